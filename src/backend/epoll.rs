@@ -1,0 +1,225 @@
+//! `Epoll`: the default backend, one epoll instance.
+//!
+//! Deadlines are met either with `epoll_pwait2`'s nanosecond timeout (no
+//! arming syscall ever) or, where the kernel lacks it, with one timerfd armed
+//! at an absolute time and re-armed only when the earliest deadline moves
+//! earlier. One syscall per idle pass either way.
+
+use super::{Backend, EVENT_BATCH, ReadyEvent};
+use crate::interest::{Interest, Ready, Trigger};
+use crate::sys::epoll::{self, CtlOp, EpollEvent};
+use crate::sys::{Errno, OwnedFd, RawFd, clock, timerfd};
+use crate::time::Instant;
+use core::mem::MaybeUninit;
+use linux_raw_sys::general as k;
+
+/// How [`Epoll`] waits for a deadline.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum EpollTimer {
+    /// `WaitTimeout` when the kernel has `epoll_pwait2`, else `Timerfd`.
+    #[default]
+    Auto,
+    /// The wait's own nanosecond timeout (`epoll_pwait2`, Linux 5.11).
+    WaitTimeout,
+    /// A timerfd in the epoll set, armed at absolute deadlines.
+    Timerfd,
+}
+
+enum Deadlines {
+    WaitTimeout,
+    Timerfd {
+        fd: OwnedFd,
+        /// The deadline the timerfd is armed for; `None` when it is not
+        /// armed or has already expired.
+        armed: Option<u64>,
+    },
+}
+
+/// The key of the backend's own timerfd in the epoll set (no table slot).
+const TIMERFD_KEY: u64 = u32::MAX as u64 - 1;
+
+/// The epoll backend.
+pub struct Epoll {
+    epfd: OwnedFd,
+    deadlines: Deadlines,
+}
+
+impl Epoll {
+    /// An epoll backend that picks the cheapest way to wait for deadlines.
+    pub fn new() -> Result<Epoll, Errno> {
+        Epoll::with_timer(EpollTimer::Auto)
+    }
+
+    /// An epoll backend with the given way of waiting for deadlines.
+    /// `WaitTimeout` on a kernel without `epoll_pwait2` is `ENOSYS`.
+    pub fn with_timer(timer: EpollTimer) -> Result<Epoll, Errno> {
+        let epfd = epoll::create()?;
+        let want_pwait2 = timer != EpollTimer::Timerfd;
+        let deadlines = if want_pwait2 && has_pwait2(&epfd, timer == EpollTimer::WaitTimeout)? {
+            Deadlines::WaitTimeout
+        } else {
+            let fd = timerfd::create()?;
+            // Edge-triggered: every expiry is a new edge, so the timerfd never
+            // needs to be read (settime resets its count).
+            let events = k::EPOLLIN | k::EPOLLET;
+            epoll::ctl(epfd.as_raw_fd(), CtlOp::Add, fd.as_raw_fd(), events, TIMERFD_KEY)?;
+            Deadlines::Timerfd { fd, armed: None }
+        };
+        Ok(Epoll { epfd, deadlines })
+    }
+
+    /// Which way of waiting for deadlines is in use (`WaitTimeout` or `Timerfd`).
+    pub fn timer(&self) -> EpollTimer {
+        match self.deadlines {
+            Deadlines::WaitTimeout => EpollTimer::WaitTimeout,
+            Deadlines::Timerfd { .. } => EpollTimer::Timerfd,
+        }
+    }
+
+    /// The epoll fd, for embedding this loop in another one.
+    pub fn as_raw_fd(&self) -> RawFd {
+        self.epfd.as_raw_fd()
+    }
+}
+
+/// Probes `epoll_pwait2` with a zero timeout on an empty set. `ENOSYS` (old
+/// kernel, qemu-user) and `EPERM` (a seccomp profile) mean "not here".
+fn has_pwait2(epfd: &OwnedFd, required: bool) -> Result<bool, Errno> {
+    let mut buf = [MaybeUninit::<EpollEvent>::uninit(); 1];
+    let zero = k::__kernel_timespec { tv_sec: 0, tv_nsec: 0 };
+    match epoll::pwait2(epfd.as_raw_fd(), &mut buf, Some(&zero)) {
+        Ok(_) => Ok(true),
+        Err(e @ (Errno::ENOSYS | Errno::EPERM)) if required => Err(e),
+        Err(Errno::ENOSYS | Errno::EPERM) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn epoll_mask(interest: Interest, trigger: Trigger) -> u32 {
+    let mut events = 0;
+    if interest.contains(Interest::READ) {
+        events |= k::EPOLLIN | k::EPOLLRDHUP | k::EPOLLPRI;
+    }
+    if interest.contains(Interest::WRITE) {
+        events |= k::EPOLLOUT;
+    }
+    match trigger {
+        Trigger::Level => events,
+        Trigger::Edge => events | k::EPOLLET,
+        Trigger::Oneshot => events | k::EPOLLONESHOT,
+    }
+}
+
+fn ready_of(events: u32) -> Ready {
+    let pairs = [
+        (k::EPOLLIN, Ready::READABLE),
+        (k::EPOLLOUT, Ready::WRITABLE),
+        (k::EPOLLERR, Ready::ERROR),
+        (k::EPOLLHUP, Ready::HANGUP),
+        (k::EPOLLRDHUP, Ready::READ_HANGUP),
+        (k::EPOLLPRI, Ready::PRIORITY),
+    ];
+    pairs.iter().filter(|(bit, _)| events & bit != 0).fold(Ready::empty(), |acc, (_, r)| acc | *r)
+}
+
+fn timespec(ns: u64) -> k::__kernel_timespec {
+    k::__kernel_timespec { tv_sec: (ns / 1_000_000_000) as i64, tv_nsec: (ns % 1_000_000_000) as i64 }
+}
+
+impl Backend for Epoll {
+    fn name(&self) -> &'static str {
+        "epoll"
+    }
+
+    fn register(&mut self, fd: RawFd, key: u64, interest: Interest, trigger: Trigger) -> Result<(), Errno> {
+        let events = epoll_mask(interest, trigger);
+        match epoll::ctl(self.epfd.as_raw_fd(), CtlOp::Add, fd, events, key) {
+            // The kernel still holds this (file, fd) pair: a dup of an earlier
+            // registration survived a close. Take it over.
+            Err(Errno::EEXIST) => epoll::ctl(self.epfd.as_raw_fd(), CtlOp::Mod, fd, events, key),
+            other => other,
+        }
+    }
+
+    fn modify(&mut self, fd: RawFd, key: u64, interest: Interest, trigger: Trigger) -> Result<(), Errno> {
+        let events = epoll_mask(interest, trigger);
+        match epoll::ctl(self.epfd.as_raw_fd(), CtlOp::Mod, fd, events, key) {
+            // Closing an fd silently removes it from epoll; if the number now
+            // names a new file, the old registration is gone: add afresh.
+            Err(Errno::ENOENT) => epoll::ctl(self.epfd.as_raw_fd(), CtlOp::Add, fd, events, key),
+            other => other,
+        }
+    }
+
+    fn deregister(&mut self, fd: RawFd) -> Result<(), Errno> {
+        match epoll::ctl(self.epfd.as_raw_fd(), CtlOp::Del, fd, 0, 0) {
+            // Already closed (EBADF) or closed and reused (ENOENT): the kernel
+            // has dropped the registration, or it lingers on a dup under a
+            // key that is stale now and whose events the loop drops.
+            Err(Errno::EBADF | Errno::ENOENT) => Ok(()),
+            other => other,
+        }
+    }
+
+    fn wait(&mut self, out: &mut [ReadyEvent], deadline: Option<Instant>) -> Result<usize, Errno> {
+        let mut raw = [MaybeUninit::<EpollEvent>::uninit(); EVENT_BATCH];
+        let max = out.len().min(EVENT_BATCH);
+        let epfd = self.epfd.as_raw_fd();
+        let result = match &mut self.deadlines {
+            Deadlines::WaitTimeout => {
+                let timeout = match deadline {
+                    Some(d) => Some(timespec(d.as_nanos().saturating_sub(clock::monotonic_ns()?))),
+                    None => None,
+                };
+                epoll::pwait2(epfd, &mut raw[..max], timeout.as_ref())
+            }
+            Deadlines::Timerfd { fd, armed } => {
+                let due_now = match deadline {
+                    Some(d) => d.as_nanos() <= clock::monotonic_ns()?,
+                    None => false,
+                };
+                if !due_now {
+                    // Re-arm only when the earliest deadline moved earlier than
+                    // what is armed (or nothing is); a later one just costs an
+                    // early, empty wake-up, after which this arms it.
+                    if let Some(d) = deadline.map(Instant::as_nanos)
+                        && armed.is_none_or(|a| d < a)
+                    {
+                        timerfd::set_abs(fd.as_raw_fd(), Some(d))?;
+                        *armed = Some(d);
+                    }
+                }
+                epoll::pwait(epfd, &mut raw[..max], if due_now { 0 } else { -1 })
+            }
+        };
+        let n = match result {
+            Ok(n) => n,
+            // A signal handler ran: report an empty pass; the loop re-reads the
+            // clock and comes back with a fresh deadline.
+            Err(Errno::EINTR) => 0,
+            Err(e) => return Err(e),
+        };
+        let mut filled = 0;
+        for slot in &raw[..n] {
+            let (events, key) = epoll::decode(slot);
+            if key == TIMERFD_KEY {
+                if let Deadlines::Timerfd { armed, .. } = &mut self.deadlines {
+                    *armed = None;
+                }
+                continue;
+            }
+            out[filled] = ReadyEvent { key, ready: ready_of(events) };
+            filled += 1;
+        }
+        Ok(filled)
+    }
+
+    fn now(&mut self) -> Result<Instant, Errno> {
+        clock::monotonic_ns().map(Instant::from_nanos)
+    }
+
+    fn owns_fd(&self, fd: RawFd) -> bool {
+        fd == self.epfd.as_raw_fd()
+            || matches!(&self.deadlines, Deadlines::Timerfd { fd: t, .. } if t.as_raw_fd() == fd)
+    }
+}

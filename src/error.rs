@@ -1,0 +1,62 @@
+//! `Error`: everything the loop can refuse, as one small `Copy` value.
+//!
+//! Kernel failures carry their `Errno`; the rest are the loop's own refusals.
+//! Nothing here allocates, and no input makes the library panic instead.
+
+use crate::sys::Errno;
+use core::fmt;
+
+/// Why an operation on the loop failed.
+///
+/// ```
+/// use linux_event::{Error, Errno};
+/// assert_eq!(Error::Os(Errno::EBADF).to_string(), "EBADF (Bad file descriptor)");
+/// assert_eq!(Error::Capacity.to_string(), "table full (raise the capacity parameter)");
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Error {
+    /// The kernel refused: the errno says why.
+    Os(Errno),
+    /// A fixed-capacity table is full; nothing was added and nothing was lost.
+    Capacity,
+    /// The id or fd does not name a live watcher or timer of this loop.
+    NotFound,
+    /// The fd is one the loop owns (its waker or timer fd) and cannot be watched.
+    Reserved,
+    /// `run`/`run_once` was called from inside a callback of the same loop.
+    Reentrant,
+    /// The loop that owned this handle has been dropped.
+    Closed,
+}
+
+impl From<Errno> for Error {
+    fn from(e: Errno) -> Self {
+        Error::Os(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Os(e) => fmt::Display::fmt(e, f),
+            Error::Capacity => f.write_str("table full (raise the capacity parameter)"),
+            Error::NotFound => f.write_str("no such watcher or timer"),
+            Error::Reserved => f.write_str("fd is reserved by the loop"),
+            Error::Reentrant => f.write_str("loop run from inside one of its callbacks"),
+            Error::Closed => f.write_str("the loop is gone"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}
+
+#[cfg(feature = "std")]
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Os(errno) => errno.into(),
+            other => std::io::Error::other(other),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! `Loop`: the reactor users hold. Owns a backend and the two tables, and
+//! runs callbacks with `&mut Loop` and the user's context.
+//!
+//! This layer is safe Rust only: it calls the backend and the tables, never
+//! the kernel directly, and never allocates.
+
+mod run;
+mod timer;
+mod waker;
+mod watch;
+
+pub use timer::TimerId;
+pub use waker::{MAX_WAKERS, Waker};
+pub use watch::{IoEvent, WatchId, WatchOptions};
+
+use crate::backend::{Backend, EVENT_BATCH, Epoll, ReadyEvent};
+use crate::error::Error;
+use crate::table::{TimerHeap, WatcherTable};
+use crate::time::Instant;
+use waker::WakerCell;
+
+/// A watcher callback: runs once per ready side of its fd.
+pub type WatchFn<C, const W: usize, const T: usize, B> = fn(&mut Loop<C, W, T, B>, &mut C, IoEvent);
+/// A timer callback: gets the id of the timer that fired.
+pub type TimerFn<C, const W: usize, const T: usize, B> = fn(&mut Loop<C, W, T, B>, &mut C, TimerId);
+/// A wake-up callback: gets the number of `Waker::signal` counts it drained.
+pub type WakeFn<C, const W: usize, const T: usize, B> = fn(&mut Loop<C, W, T, B>, &mut C, u64);
+
+/// A readiness event loop with room for `W` watchers and `T` timers, on
+/// backend `B` (epoll unless told otherwise).
+///
+/// `C` is the context passed to [`run`](Loop::run) and on to every
+/// callback; callbacks are plain `fn` pointers (closures that capture
+/// nothing coerce to them), so the loop stores no closures and allocates
+/// nothing. `W` must be a power of two.
+///
+/// ```
+/// use core::time::Duration;
+/// use linux_event::{Interest, Loop};
+///
+/// #[derive(Default)]
+/// struct App { ticks: u32, got: usize }
+///
+/// let (r, w) = linux_event::sys::pipe()?;
+/// let mut lp: Loop<App> = Loop::new()?;
+/// lp.watch(r.as_raw_fd(), Interest::READ, |lp, app, ev| {
+///     let mut buf = [0u8; 16];
+///     app.got += linux_event::sys::read(ev.fd(), &mut buf).unwrap_or(0);
+///     lp.unwatch_id(ev.id());
+/// })?;
+/// lp.every(Duration::from_millis(1), |lp, app, _id| {
+///     app.ticks += 1;
+///     if app.ticks == 3 { lp.stop(); }
+/// })?;
+/// linux_event::sys::write(w.as_raw_fd(), b"hello")?;
+/// let mut app = App::default();
+/// lp.run(&mut app)?;
+/// assert_eq!((app.ticks, app.got), (3, 5));
+/// # Ok::<(), linux_event::Error>(())
+/// ```
+pub struct Loop<C, const W: usize = 256, const T: usize = 256, B: Backend = Epoll> {
+    backend: B,
+    watchers: WatcherTable<WatchFn<C, W, T, B>, W>,
+    timers: TimerHeap<TimerFn<C, W, T, B>, T>,
+    events: [ReadyEvent; EVENT_BATCH],
+    now: Instant,
+    waker: Option<WakerCell>,
+    on_wake: Option<WakeFn<C, W, T, B>>,
+    stop_requested: bool,
+    running: bool,
+    dispatching: bool,
+}
+
+impl<C, const W: usize, const T: usize> Loop<C, W, T, Epoll> {
+    /// A loop on the epoll backend.
+    pub fn new() -> Result<Self, Error> {
+        Self::with_backend(Epoll::new()?)
+    }
+}
+
+impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
+    const CHECK_CAPACITY: () = assert!(W.is_power_of_two() && W < u32::MAX as usize / 2 && T < u32::MAX as usize / 2);
+
+    /// A loop on the given backend.
+    pub fn with_backend(mut backend: B) -> Result<Self, Error> {
+        #[allow(clippy::let_unit_value)]
+        let () = Self::CHECK_CAPACITY;
+        let now = backend.now()?;
+        Ok(Loop {
+            backend,
+            watchers: WatcherTable::new(),
+            timers: TimerHeap::new(),
+            events: [ReadyEvent::default(); EVENT_BATCH],
+            now,
+            waker: None,
+            on_wake: None,
+            stop_requested: false,
+            running: false,
+            dispatching: false,
+        })
+    }
+
+    /// The loop's time: read once per pass, right after the wait, and cached.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Reads the clock again, outside the once-per-pass rhythm.
+    pub fn update_now(&mut self) -> Result<Instant, Error> {
+        self.now = self.backend.now()?;
+        Ok(self.now)
+    }
+
+    /// The backend's name, e.g. `"epoll"`.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// The backend, for backend-specific questions.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// Whether `run` or `run_once` is executing.
+    pub fn is_running(&self) -> bool {
+        self.running
+    }
+
+    /// Asks `run` to return: the loop finishes the pass it is in (every event
+    /// already received and every due timer is still dispatched) and does
+    /// not wait again.
+    pub fn stop(&mut self) {
+        self.stop_requested = true;
+    }
+
+    /// The loop's waker, created with its eventfd on first use. Hand copies
+    /// to other threads; see [`Waker`].
+    pub fn waker(&mut self) -> Result<Waker, Error> {
+        if let Some(cell) = &self.waker {
+            return Ok(cell.waker());
+        }
+        let cell = WakerCell::new()?;
+        let interest = crate::Interest::READ;
+        self.backend.register(cell.fd(), crate::table::Key::WAKER.to_u64(), interest, crate::Trigger::Level)?;
+        let waker = cell.waker();
+        self.waker = Some(cell);
+        Ok(waker)
+    }
+
+    /// Runs `callback` once per pass in which the waker was signalled, with
+    /// the coalesced count (which it drains). Without one, the count waits
+    /// for [`Waker::drain`].
+    pub fn on_wake(&mut self, callback: WakeFn<C, W, T, B>) -> Result<(), Error> {
+        self.waker()?;
+        self.on_wake = Some(callback);
+        Ok(())
+    }
+
+    /// Whether `fd` belongs to the loop itself (waker or backend).
+    fn is_reserved(&self, fd: crate::sys::RawFd) -> bool {
+        self.backend.owns_fd(fd) || self.waker.as_ref().is_some_and(|w| w.fd() == fd)
+    }
+}

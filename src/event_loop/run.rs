@@ -1,0 +1,207 @@
+//! One pass of the loop, and `run`/`run_once` around it.
+//!
+//! A pass: one wait (until an fd, the earliest timer or a wake-up), one
+//! clock read, then every I/O event of the batch in order, the wake-up
+//! callback, and every timer that was due when the pass began.
+
+use super::Loop;
+use crate::backend::Backend;
+use crate::error::Error;
+use crate::interest::{Interest, Ready, Side};
+use crate::table::{Key, TimerState};
+use crate::time::Instant;
+use core::time::Duration;
+
+use super::timer::TimerId;
+use super::watch::{IoEvent, WatchId};
+
+impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
+    /// Runs passes until [`stop`](Self::stop) is called, or until nothing is
+    /// left that could ever wake the loop (no watcher, no pending timer, no
+    /// waker). A `stop` made before `run` makes it return at once.
+    pub fn run(&mut self, ctx: &mut C) -> Result<(), Error> {
+        if self.dispatching {
+            return Err(Error::Reentrant);
+        }
+        let result = loop {
+            if self.stop_requested || !self.has_work() {
+                break Ok(());
+            }
+            if let Err(e) = self.pass(ctx, None) {
+                break Err(e);
+            }
+        };
+        self.stop_requested = false;
+        result
+    }
+
+    /// Runs one pass, waiting at most `timeout` (`None`: as long as it
+    /// takes; `Some(Duration::ZERO)`: not at all). Returns how many
+    /// callbacks ran.
+    pub fn run_once(&mut self, ctx: &mut C, timeout: Option<Duration>) -> Result<usize, Error> {
+        if self.dispatching {
+            return Err(Error::Reentrant);
+        }
+        self.pass(ctx, timeout)
+    }
+
+    fn has_work(&self) -> bool {
+        !self.watchers.is_empty() || self.timers.pending() > 0 || self.waker.is_some()
+    }
+
+    fn pass(&mut self, ctx: &mut C, timeout: Option<Duration>) -> Result<usize, Error> {
+        self.running = true;
+        let result = self.wait_and_dispatch(ctx, timeout);
+        self.running = false;
+        self.dispatching = false;
+        result
+    }
+
+    fn wait_and_dispatch(&mut self, ctx: &mut C, timeout: Option<Duration>) -> Result<usize, Error> {
+        let mut deadline = self.timers.peek_deadline().map(Instant::from_nanos);
+        if let Some(t) = timeout {
+            let limit = if t.is_zero() { self.now } else { self.update_now()? + t };
+            deadline = Some(deadline.map_or(limit, |d| d.min(limit)));
+        }
+        let woken_early = self.waker.as_ref().is_some_and(|w| w.before_sleep());
+        if woken_early {
+            deadline = Some(self.now);
+        }
+        let waited = self.backend.wait(&mut self.events, deadline);
+        let n = match waited {
+            Ok(n) => n,
+            Err(e) => {
+                if let Some(w) = &self.waker {
+                    w.after_wake(false);
+                }
+                return Err(e.into());
+            }
+        };
+        self.now = self.backend.now()?;
+        self.dispatching = true;
+        // Timers scheduled from here on wait for the next pass.
+        let seq_limit = self.timers.next_seq();
+        let mut calls = 0;
+        let mut doorbell = false;
+        for i in 0..n {
+            let ev = self.events[i];
+            if ev.key == Key::WAKER.to_u64() {
+                doorbell = true;
+                continue;
+            }
+            calls += self.dispatch_io(ctx, Key::from_u64(ev.key), ev.ready);
+        }
+        if let Some(w) = &self.waker {
+            let rung = w.after_wake(doorbell);
+            if let (true, Some(cb)) = (rung, self.on_wake) {
+                let count = w.drain();
+                if count > 0 {
+                    cb(self, ctx, count);
+                    calls += 1;
+                }
+            }
+        }
+        calls += self.fire_timers(ctx, seq_limit);
+        Ok(calls)
+    }
+
+    /// Runs the callbacks of one event: the error side alone if the watcher
+    /// asked for errors and there is one; else read, then write. Each side
+    /// re-checks the watcher, so one removed or changed by an earlier
+    /// callback (in this batch or this event) gets nothing more.
+    fn dispatch_io(&mut self, ctx: &mut C, key: Key, ready: Ready) -> usize {
+        let Some(w) = self.watchers.get(key) else {
+            // Stale key: removed or replaced watcher, or a closed-and-reused fd.
+            return 0;
+        };
+        let sides: &[Side] = if ready.contains(Ready::ERROR) && w.interest.contains(Interest::ERROR) {
+            &[Side::Error]
+        } else {
+            &[Side::Read, Side::Write]
+        };
+        let mut calls = 0;
+        for &side in sides {
+            let Some(w) = self.watchers.get(key) else { break };
+            if !w.interest.contains(side.interest()) || !wakes(side, ready, w.interest) {
+                continue;
+            }
+            let ev = IoEvent { id: WatchId(key), fd: w.fd, side, ready, data: w.data };
+            (w.callback)(self, ctx, ev);
+            calls += 1;
+        }
+        calls
+    }
+
+    /// Fires, in deadline order, every timer that was due and scheduled
+    /// before this pass began. A repeating timer is rescheduled before its
+    /// callback runs, so the callback can cancel or change it.
+    fn fire_timers(&mut self, ctx: &mut C, seq_limit: u64) -> usize {
+        let now = self.now.as_nanos();
+        let mut calls = 0;
+        while let Some(due) = self.timers.pop_due(now, seq_limit) {
+            if let Some(interval) = due.interval {
+                self.timers.schedule(due.key, Some(next_tick(due.deadline, interval, now)));
+            }
+            (due.callback)(self, ctx, TimerId(due.key));
+            calls += 1;
+            if self.timers.state(due.key) == Some(TimerState::Firing) {
+                self.timers.finish(due.key);
+            }
+        }
+        calls
+    }
+}
+
+/// Whether `ready` concerns `side` of a watcher with `interest`. An error
+/// wakes both sides (without error interest); a hang-up wakes the read side,
+/// or the write side of a write-only watcher, which would otherwise never
+/// hear of it while the kernel keeps reporting it.
+fn wakes(side: Side, ready: Ready, interest: Interest) -> bool {
+    match side {
+        Side::Read => {
+            ready.intersects(Ready::READABLE | Ready::HANGUP | Ready::READ_HANGUP | Ready::ERROR | Ready::PRIORITY)
+        }
+        Side::Write => {
+            let hangup_here = !interest.contains(Interest::READ) && ready.contains(Ready::HANGUP);
+            hangup_here || ready.intersects(Ready::WRITABLE | Ready::ERROR)
+        }
+        Side::Error => ready.contains(Ready::ERROR),
+    }
+}
+
+/// The first tick of a repeating timer after `now`, on the grid of
+/// `deadline + k * interval`. Interval zero means "next pass".
+fn next_tick(deadline: u64, interval: u64, now: u64) -> u64 {
+    if interval == 0 {
+        return now;
+    }
+    let next = deadline.saturating_add(interval);
+    if next > now {
+        return next;
+    }
+    let missed = (now - deadline) / interval + 1;
+    deadline.saturating_add(missed.saturating_mul(interval))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_tick_keeps_the_phase() {
+        assert_eq!(next_tick(100, 10, 100), 110);
+        assert_eq!(next_tick(100, 10, 105), 110);
+        assert_eq!(next_tick(100, 10, 110), 120);
+        assert_eq!(next_tick(100, 10, 137), 140);
+        assert_eq!(next_tick(100, 0, 137), 137);
+        assert_eq!(next_tick(u64::MAX - 5, 10, u64::MAX - 5), u64::MAX);
+    }
+
+    #[test]
+    fn hangup_reaches_a_write_only_watcher() {
+        assert!(wakes(Side::Write, Ready::HANGUP, Interest::WRITE));
+        assert!(!wakes(Side::Write, Ready::HANGUP, Interest::READ | Interest::WRITE));
+        assert!(wakes(Side::Read, Ready::HANGUP, Interest::READ | Interest::WRITE));
+        assert!(wakes(Side::Write, Ready::ERROR, Interest::WRITE));
+    }
+}

@@ -1,0 +1,117 @@
+//! Timers on the loop: after, at, every, cancel, rearm, set_interval.
+//!
+//! Deadlines are absolute on the loop's clock and never earlier than the
+//! loop's `now`, so a timer scheduled while callbacks run sorts after every
+//! timer already due and fires on the next pass (invariant 3).
+
+use super::{Loop, TimerFn};
+use crate::backend::Backend;
+use crate::error::Error;
+use crate::table::{Key, TimerState};
+use crate::time::{Instant, duration_ns};
+use core::time::Duration;
+
+/// Names one timer. Goes stale when the timer is cancelled or a one-shot
+/// timer has fired; a stale id never touches a later timer in its slot.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TimerId(pub(crate) Key);
+
+impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
+    /// Runs `callback` once, `delay` from now. `after(Duration::ZERO, ..)`
+    /// fires on the next pass. `Capacity` when the timer table is full.
+    pub fn after(&mut self, delay: Duration, callback: TimerFn<C, W, T, B>) -> Result<TimerId, Error> {
+        let now = self.schedule_base()?;
+        self.add_timer(now + delay, None, callback)
+    }
+
+    /// Runs `callback` once at `deadline` on the loop's clock (a deadline in
+    /// the past fires on the next pass).
+    pub fn at(&mut self, deadline: Instant, callback: TimerFn<C, W, T, B>) -> Result<TimerId, Error> {
+        let now = self.schedule_base()?;
+        self.add_timer(deadline.max(now), None, callback)
+    }
+
+    /// Runs `callback` every `interval`, first `interval` from now. The
+    /// phase is kept: a late pass does not shift later ticks, and ticks that
+    /// were missed entirely are skipped rather than fired in a burst. An
+    /// interval of zero fires on every pass (libvirt's frequency 0).
+    pub fn every(&mut self, interval: Duration, callback: TimerFn<C, W, T, B>) -> Result<TimerId, Error> {
+        let now = self.schedule_base()?;
+        self.add_timer(now + interval, Some(duration_ns(interval)), callback)
+    }
+
+    /// Cancels a timer. Returns whether the id named a live timer (pending,
+    /// disabled, or a one-shot whose callback is running); idempotent.
+    pub fn cancel(&mut self, id: TimerId) -> bool {
+        self.timers.cancel(id.0)
+    }
+
+    /// Schedules a live timer to fire `delay` from now, keeping its id and
+    /// its interval (a disabled timer is enabled again). Works from inside
+    /// the timer's own callback, so a one-shot timer can re-arm itself.
+    pub fn rearm(&mut self, id: TimerId, delay: Duration) -> Result<(), Error> {
+        self.timers.state(id.0).ok_or(Error::NotFound)?;
+        let now = self.schedule_base()?;
+        self.timers.schedule(id.0, Some((now + delay).as_nanos()));
+        Ok(())
+    }
+
+    /// libvirt's `update_timeout`: `Some(d)` makes the timer repeat every `d`
+    /// starting `d` from now (zero: every pass); `None` disables it without
+    /// freeing its id (re-enable with `set_interval` or `rearm`).
+    pub fn set_interval(&mut self, id: TimerId, interval: Option<Duration>) -> Result<(), Error> {
+        self.timers.state(id.0).ok_or(Error::NotFound)?;
+        match interval {
+            Some(d) => {
+                let now = self.schedule_base()?;
+                self.timers.set_interval(id.0, Some(duration_ns(d)));
+                self.timers.schedule(id.0, Some((now + d).as_nanos()));
+            }
+            None => {
+                self.timers.schedule(id.0, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces a live timer's callback.
+    pub fn set_timer_callback(&mut self, id: TimerId, callback: TimerFn<C, W, T, B>) -> Result<(), Error> {
+        if self.timers.set_callback(id.0, callback) { Ok(()) } else { Err(Error::NotFound) }
+    }
+
+    /// When a pending timer fires next; `None` if it is not pending.
+    pub fn deadline(&self, id: TimerId) -> Option<Instant> {
+        self.timers.deadline(id.0).map(Instant::from_nanos)
+    }
+
+    /// Whether the id names a timer that is still allocated (pending,
+    /// disabled, or running its one-shot callback).
+    pub fn is_live(&self, id: TimerId) -> bool {
+        self.timers.state(id.0).is_some()
+    }
+
+    /// Whether the timer waits for a deadline (not disabled, not fired).
+    pub fn is_pending(&self, id: TimerId) -> bool {
+        self.timers.state(id.0) == Some(TimerState::Pending)
+    }
+
+    /// Number of allocated timers.
+    pub fn timer_count(&self) -> usize {
+        self.timers.len()
+    }
+
+    fn add_timer(
+        &mut self,
+        deadline: Instant,
+        interval: Option<u64>,
+        callback: TimerFn<C, W, T, B>,
+    ) -> Result<TimerId, Error> {
+        self.timers.insert(Some(deadline.as_nanos()), interval, callback).map(TimerId)
+    }
+
+    /// The time relative delays count from: the pass's cached `now` inside
+    /// callbacks (no clock read), a fresh reading outside them.
+    fn schedule_base(&mut self) -> Result<Instant, Error> {
+        if self.dispatching { Ok(self.now) } else { self.update_now() }
+    }
+}

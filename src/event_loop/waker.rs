@@ -1,0 +1,187 @@
+//! `Waker`: wakes a loop from any thread through its eventfd.
+//!
+//! A waker names a slot of a process-wide table, not an fd: the loop closes
+//! its eventfd only after marking the slot dead and waiting out signals in
+//! flight, so a waker that outlives its loop gets `Error::Closed` and can
+//! never write into an fd number the process has reused.
+
+use crate::error::Error;
+use crate::sys::{RawFd, eventfd};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::*};
+
+/// How many loops in one process can hold a waker at the same time.
+pub const MAX_WAKERS: usize = 128;
+
+const USERS: u64 = (1 << 31) - 1;
+const LIVE: u64 = 1 << 31;
+
+/// One loop's waker state, shared with every thread that holds its `Waker`.
+struct Slot {
+    /// `generation << 32 | LIVE | users in flight`.
+    state: AtomicU64,
+    fd: AtomicI32,
+    /// Signals not yet drained (the coalesced count).
+    pending: AtomicU64,
+    /// A signal came since the loop last looked.
+    rung: AtomicBool,
+    /// The loop is, or is about to be, blocked in the kernel.
+    sleeping: AtomicBool,
+}
+
+#[allow(clippy::declare_interior_mutable_const)] // a template for the static array
+const EMPTY: Slot = Slot {
+    state: AtomicU64::new(0),
+    fd: AtomicI32::new(-1),
+    pending: AtomicU64::new(0),
+    rung: AtomicBool::new(false),
+    sleeping: AtomicBool::new(false),
+};
+
+static SLOTS: [Slot; MAX_WAKERS] = [EMPTY; MAX_WAKERS];
+
+/// A handle that wakes one loop from any thread: `Send + Sync + Copy`.
+///
+/// Signals coalesce: the loop sees their count, not each one. Once the loop
+/// is dropped, every method returns [`Error::Closed`].
+///
+/// ```
+/// use linux_event::Loop;
+/// struct App;
+/// let mut lp: Loop<App> = Loop::new().unwrap();
+/// let waker = lp.waker().unwrap();
+/// std::thread::spawn(move || waker.signal(1).unwrap()).join().unwrap();
+/// assert_eq!(waker.drain(), Ok(1));
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Waker {
+    slot: u32,
+    generation: u32,
+}
+
+impl Waker {
+    /// Adds `n` to the count and wakes the loop if it is blocked.
+    ///
+    /// Skips the eventfd write (a syscall) when the loop is not blocked: it
+    /// looks at the count before it blocks again.
+    pub fn signal(&self, n: u64) -> Result<(), Error> {
+        let slot = self.enter()?;
+        slot.pending.fetch_add(n, SeqCst);
+        slot.rung.store(true, SeqCst);
+        let result =
+            if slot.sleeping.load(SeqCst) { eventfd::add(slot.fd.load(Acquire), 1).map_err(Error::Os) } else { Ok(()) };
+        slot.state.fetch_sub(1, Release);
+        result
+    }
+
+    /// Takes the count of signals since the last drain (0 when none).
+    pub fn drain(&self) -> Result<u64, Error> {
+        let slot = self.enter()?;
+        let n = slot.pending.swap(0, SeqCst);
+        slot.state.fetch_sub(1, Release);
+        Ok(n)
+    }
+
+    /// Marks this thread as using the slot, if the loop is still alive.
+    fn enter(&self) -> Result<&'static Slot, Error> {
+        let slot = SLOTS.get(self.slot as usize).ok_or(Error::Closed)?;
+        let mut s = slot.state.load(Acquire);
+        loop {
+            if s >> 32 != u64::from(self.generation) || s & LIVE == 0 || s & USERS == USERS {
+                return Err(Error::Closed);
+            }
+            match slot.state.compare_exchange_weak(s, s + 1, AcqRel, Acquire) {
+                Ok(_) => return Ok(slot),
+                Err(now) => s = now,
+            }
+        }
+    }
+}
+
+/// The loop's side of its waker: owns the eventfd and the slot.
+#[derive(Debug)]
+pub(crate) struct WakerCell {
+    waker: Waker,
+}
+
+impl WakerCell {
+    /// Claims a free slot for a new eventfd. `Capacity` when all are taken.
+    pub(crate) fn new() -> Result<WakerCell, Error> {
+        let fd = eventfd::create()?;
+        for (i, slot) in SLOTS.iter().enumerate() {
+            let s = slot.state.load(Acquire);
+            if s & (LIVE | USERS) != 0 {
+                continue;
+            }
+            let generation = (s >> 32).wrapping_add(1) & u64::from(u32::MAX);
+            let claimed = (generation << 32) | LIVE;
+            // Publish the fd and a clean state before the slot goes live.
+            if slot.state.compare_exchange(s, s | USERS, AcqRel, Acquire).is_err() {
+                continue;
+            }
+            slot.fd.store(fd.into_raw_fd(), Release);
+            slot.pending.store(0, SeqCst);
+            slot.rung.store(false, SeqCst);
+            slot.sleeping.store(false, SeqCst);
+            slot.state.store(claimed, Release);
+            return Ok(WakerCell { waker: Waker { slot: i as u32, generation: generation as u32 } });
+        }
+        Err(Error::Capacity)
+    }
+
+    pub(crate) fn waker(&self) -> Waker {
+        self.waker
+    }
+
+    fn slot(&self) -> &'static Slot {
+        &SLOTS[self.waker.slot as usize]
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.slot().fd.load(Relaxed)
+    }
+
+    /// Before a wait that may block: announce it, and report whether a signal
+    /// already came (then the wait must not block).
+    pub(crate) fn before_sleep(&self) -> bool {
+        let slot = self.slot();
+        slot.sleeping.store(true, SeqCst);
+        if slot.rung.load(SeqCst) {
+            slot.sleeping.store(false, SeqCst);
+            return true;
+        }
+        false
+    }
+
+    /// After the wait: no longer blocked; clears the doorbell. Returns whether
+    /// any signal came since the last call.
+    pub(crate) fn after_wake(&self, doorbell_rang: bool) -> bool {
+        let slot = self.slot();
+        slot.sleeping.store(false, SeqCst);
+        if doorbell_rang {
+            // Level-triggered doorbell: reset it or every wait returns at once.
+            let _ = eventfd::take(slot.fd.load(Relaxed));
+        }
+        slot.rung.swap(false, SeqCst)
+    }
+
+    /// Takes the coalesced count.
+    pub(crate) fn drain(&self) -> u64 {
+        self.slot().pending.swap(0, SeqCst)
+    }
+}
+
+impl Drop for WakerCell {
+    fn drop(&mut self) {
+        let slot = self.slot();
+        slot.state.fetch_and(!LIVE, AcqRel);
+        // Wait out signal() calls that entered before the slot died: each is one
+        // short write, and none can enter any more.
+        while slot.state.load(Acquire) & USERS != 0 {
+            core::hint::spin_loop();
+        }
+        let fd = slot.fd.swap(-1, AcqRel);
+        if fd >= 0 {
+            let _ = crate::sys::close(fd);
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Watchers on the loop: watch, replace, modify, enable/disable, unwatch.
+//!
+//! Each change reaches the kernel first and the table second, so a refused
+//! change leaves the old watcher exactly as it was (nothing is lost).
+
+use super::{Loop, WatchFn};
+use crate::backend::Backend;
+use crate::error::Error;
+use crate::interest::{Interest, Ready, Side, Trigger};
+use crate::sys::{Errno, RawFd};
+use crate::table::{Key, Watcher};
+
+/// Names one watcher. Goes stale when the watcher is removed or replaced;
+/// a stale id never reaches a later watcher, even in the same slot.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WatchId(pub(crate) Key);
+
+/// What a watcher callback is told.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct IoEvent {
+    pub(crate) id: WatchId,
+    pub(crate) fd: RawFd,
+    pub(crate) side: Side,
+    pub(crate) ready: Ready,
+    pub(crate) data: u64,
+}
+
+impl IoEvent {
+    /// The watcher this is for.
+    pub fn id(&self) -> WatchId {
+        self.id
+    }
+    /// Its fd.
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+    /// Which side this invocation is for.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+    /// Everything the kernel reported for the fd in this pass.
+    pub fn ready(&self) -> Ready {
+        self.ready
+    }
+    /// The watcher's user data.
+    pub fn data(&self) -> u64 {
+        self.data
+    }
+    /// Data can be read.
+    pub fn is_readable(&self) -> bool {
+        self.ready.contains(Ready::READABLE)
+    }
+    /// Data can be written.
+    pub fn is_writable(&self) -> bool {
+        self.ready.contains(Ready::WRITABLE)
+    }
+    /// An error is pending on the fd.
+    pub fn is_error(&self) -> bool {
+        self.ready.contains(Ready::ERROR)
+    }
+    /// The peer hung up (fully, or its writing side).
+    pub fn is_hangup(&self) -> bool {
+        self.ready.intersects(Ready::HANGUP | Ready::READ_HANGUP)
+    }
+}
+
+/// How to watch an fd: interest, trigger mode and user data.
+///
+/// ```
+/// use linux_event::{Interest, Trigger, WatchOptions};
+/// let opts = WatchOptions::new(Interest::READ).trigger(Trigger::Edge).data(42);
+/// # let _ = opts;
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct WatchOptions {
+    interest: Interest,
+    trigger: Trigger,
+    data: u64,
+}
+
+impl WatchOptions {
+    /// Level-triggered `interest`, user data 0.
+    pub const fn new(interest: Interest) -> Self {
+        WatchOptions { interest, trigger: Trigger::Level, data: 0 }
+    }
+    /// Sets the trigger mode.
+    pub const fn trigger(mut self, trigger: Trigger) -> Self {
+        self.trigger = trigger;
+        self
+    }
+    /// Sets the user data handed back in every [`IoEvent`].
+    pub const fn data(mut self, data: u64) -> Self {
+        self.data = data;
+        self
+    }
+}
+
+impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
+    /// Watches `fd` for `interest` (level-triggered), replacing any watcher
+    /// the fd already has. `callback` runs once per ready side, read before
+    /// write. See [`watch_with`](Self::watch_with).
+    pub fn watch(&mut self, fd: RawFd, interest: Interest, callback: WatchFn<C, W, T, B>) -> Result<WatchId, Error> {
+        self.watch_with(fd, WatchOptions::new(interest), callback)
+    }
+
+    /// Watches `fd` as `options` say, replacing any watcher the fd has (its
+    /// id goes stale and no later event reaches it).
+    ///
+    /// Errors: `Capacity` when the table is full; `Reserved` for the loop's
+    /// own fds; `Os(EBADF)` for a bad fd; `Os(EPERM)` for a file epoll
+    /// cannot watch (regular files, directories). On error nothing changed.
+    pub fn watch_with(
+        &mut self,
+        fd: RawFd,
+        options: WatchOptions,
+        callback: WatchFn<C, W, T, B>,
+    ) -> Result<WatchId, Error> {
+        if fd < 0 {
+            return Err(Error::Os(Errno::EBADF));
+        }
+        if self.is_reserved(fd) {
+            return Err(Error::Reserved);
+        }
+        let key = self.watchers.next_key(fd)?;
+        let was_registered =
+            self.watchers.key_of_fd(fd).and_then(|k| self.watchers.get(k)).is_some_and(|w| w.registered);
+        let registered = self.sync_kernel(fd, key, was_registered, options.interest, options.trigger)?;
+        let watcher = Watcher {
+            fd,
+            interest: options.interest,
+            trigger: options.trigger,
+            registered,
+            callback,
+            data: options.data,
+        };
+        let (inserted, _replaced) = self.watchers.insert(watcher)?;
+        debug_assert_eq!(inserted, key);
+        Ok(WatchId(inserted))
+    }
+
+    /// Removes the watcher on `fd`. `NotFound` if the fd has none.
+    pub fn unwatch(&mut self, fd: RawFd) -> Result<(), Error> {
+        let key = self.watchers.key_of_fd(fd).ok_or(Error::NotFound)?;
+        self.unwatch_id(WatchId(key));
+        Ok(())
+    }
+
+    /// Removes a watcher by id. Returns whether it was live; idempotent.
+    /// Safe inside callbacks, its own included: no later event reaches it.
+    pub fn unwatch_id(&mut self, id: WatchId) -> bool {
+        match self.watchers.remove(id.0) {
+            Some(w) => {
+                if w.registered {
+                    // Only kernel-side bookkeeping can fail here (the fd was
+                    // closed first); the watcher is gone either way.
+                    let _ = self.backend.deregister(w.fd);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets the watcher's interest. Always reaches the kernel, so calling it
+    /// with the same interest re-arms a oneshot watcher.
+    pub fn modify(&mut self, id: WatchId, interest: Interest) -> Result<(), Error> {
+        let w = *self.watchers.get(id.0).ok_or(Error::NotFound)?;
+        self.apply(id, w, interest, w.trigger)
+    }
+
+    /// Sets the trigger mode (level, edge, oneshot), keeping the interest.
+    pub fn set_trigger(&mut self, id: WatchId, trigger: Trigger) -> Result<(), Error> {
+        let w = *self.watchers.get(id.0).ok_or(Error::NotFound)?;
+        self.apply(id, w, w.interest, trigger)
+    }
+
+    /// Turns on the given sides, keeping the others.
+    pub fn enable(&mut self, id: WatchId, sides: Interest) -> Result<(), Error> {
+        let w = *self.watchers.get(id.0).ok_or(Error::NotFound)?;
+        self.apply(id, w, w.interest | sides, w.trigger)
+    }
+
+    /// Turns off the given sides, keeping the others. A watcher with no side
+    /// left stays in the table (its id stays valid) but out of the kernel.
+    pub fn disable(&mut self, id: WatchId, sides: Interest) -> Result<(), Error> {
+        let w = *self.watchers.get(id.0).ok_or(Error::NotFound)?;
+        self.apply(id, w, w.interest - sides, w.trigger)
+    }
+
+    /// Replaces the watcher's callback.
+    pub fn set_callback(&mut self, id: WatchId, callback: WatchFn<C, W, T, B>) -> Result<(), Error> {
+        self.watchers.get_mut(id.0).ok_or(Error::NotFound)?.callback = callback;
+        Ok(())
+    }
+
+    /// Replaces the watcher's user data.
+    pub fn set_data(&mut self, id: WatchId, data: u64) -> Result<(), Error> {
+        self.watchers.get_mut(id.0).ok_or(Error::NotFound)?.data = data;
+        Ok(())
+    }
+
+    /// The watcher's current interest, or `None` if the id is stale.
+    pub fn interest(&self, id: WatchId) -> Option<Interest> {
+        self.watchers.get(id.0).map(|w| w.interest)
+    }
+
+    /// The id of the watcher on `fd`, if it has one.
+    pub fn watcher_of(&self, fd: RawFd) -> Option<WatchId> {
+        self.watchers.key_of_fd(fd).map(WatchId)
+    }
+
+    /// Number of live watchers.
+    pub fn watcher_count(&self) -> usize {
+        self.watchers.len()
+    }
+
+    fn apply(
+        &mut self,
+        id: WatchId,
+        w: Watcher<WatchFn<C, W, T, B>>,
+        interest: Interest,
+        trigger: Trigger,
+    ) -> Result<(), Error> {
+        let registered = self.sync_kernel(w.fd, id.0, w.registered, interest, trigger)?;
+        if let Some(entry) = self.watchers.get_mut(id.0) {
+            entry.interest = interest;
+            entry.trigger = trigger;
+            entry.registered = registered;
+        }
+        Ok(())
+    }
+
+    /// Brings the kernel's registration of `fd` in line with `interest`;
+    /// returns whether the kernel holds it afterwards.
+    fn sync_kernel(
+        &mut self,
+        fd: RawFd,
+        key: Key,
+        registered: bool,
+        interest: Interest,
+        trigger: Trigger,
+    ) -> Result<bool, Error> {
+        let wanted = !kernel_interest(interest).is_empty();
+        let k = key.to_u64();
+        match (registered, wanted) {
+            (true, true) => self.backend.modify(fd, k, interest, trigger)?,
+            (false, true) => self.backend.register(fd, k, interest, trigger)?,
+            (true, false) => self.backend.deregister(fd)?,
+            (false, false) => {}
+        }
+        Ok(wanted)
+    }
+}
+
+/// The part of an interest the kernel is asked for. `ERROR` alone asks for
+/// nothing: errors are always reported while any side is registered.
+fn kernel_interest(interest: Interest) -> Interest {
+    interest & (Interest::READ | Interest::WRITE)
+}

@@ -1,0 +1,18 @@
+//! The kernel interface: one file per primitive, every call decoded once.
+//!
+//! This is where the crate's `unsafe` lives (with `arch/`), each block with
+//! the reason it is sound. Above this layer nothing touches a raw syscall.
+
+pub(crate) mod auxv;
+pub(crate) mod call;
+pub(crate) mod clock;
+pub(crate) mod epoll;
+mod errno;
+pub(crate) mod eventfd;
+mod fd;
+pub(crate) mod timerfd;
+pub(crate) mod vdso;
+
+pub use auxv::set_sysinfo_ehdr;
+pub use errno::Errno;
+pub use fd::{OwnedFd, RawFd, close, dup, pipe, read, write};

@@ -1,0 +1,213 @@
+//! `WatcherTable`: one watcher per fd, found by key or by fd number.
+//!
+//! Slots are reused through a free list; every change of occupant bumps the
+//! slot's generation, so keys of removed or replaced watchers go stale. It
+//! never allocates and reports a full table as `Error::Capacity`.
+
+use super::key::Key;
+use crate::error::Error;
+use crate::interest::{Interest, Trigger};
+use crate::sys::RawFd;
+use heapless::Vec;
+use heapless::index_map::FnvIndexMap;
+
+/// One watched fd.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Watcher<F> {
+    /// The fd number.
+    pub fd: RawFd,
+    /// Enabled sides.
+    pub interest: Interest,
+    /// Level, edge or oneshot.
+    pub trigger: Trigger,
+    /// Whether the kernel currently holds a registration for it (an empty
+    /// interest is taken out of the kernel, since epoll reports errors and
+    /// hang-ups even for an empty mask).
+    pub registered: bool,
+    /// The callback.
+    pub callback: F,
+    /// User data handed back in every event.
+    pub data: u64,
+}
+
+#[derive(Copy, Clone, Debug)]
+struct Slot<F> {
+    generation: u32,
+    watcher: Option<Watcher<F>>,
+}
+
+/// A fixed-capacity table of watchers, at most one per fd.
+///
+/// `W` must be a power of two (the fd index is a heapless `FnvIndexMap`);
+/// this is checked when the table is built in a const context.
+pub struct WatcherTable<F, const W: usize> {
+    slots: Vec<Slot<F>, W>,
+    free: Vec<u32, W>,
+    by_fd: FnvIndexMap<RawFd, u32, W>,
+}
+
+impl<F: Copy, const W: usize> Default for WatcherTable<F, W> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<F: Copy, const W: usize> WatcherTable<F, W> {
+    /// An empty table.
+    pub const fn new() -> Self {
+        WatcherTable { slots: Vec::new(), free: Vec::new(), by_fd: FnvIndexMap::new() }
+    }
+
+    /// Number of live watchers.
+    pub fn len(&self) -> usize {
+        self.by_fd.len()
+    }
+
+    /// Whether no watcher is live.
+    pub fn is_empty(&self) -> bool {
+        self.by_fd.is_empty()
+    }
+
+    /// The key of the live watcher on `fd`, if any.
+    pub fn key_of_fd(&self, fd: RawFd) -> Option<Key> {
+        let slot = *self.by_fd.get(&fd)?;
+        Some(Key { slot, generation: self.slots[slot as usize].generation })
+    }
+
+    /// The key a watcher on `fd` would get from [`insert`](Self::insert)
+    /// now: the same slot with a new generation when `fd` is watched (a
+    /// replacement), a free slot otherwise. `Capacity` when there is none.
+    /// Lets the caller register with the kernel before changing the table.
+    pub fn next_key(&self, fd: RawFd) -> Result<Key, Error> {
+        let slot = match self.by_fd.get(&fd) {
+            Some(&slot) => slot,
+            None => match self.free.last() {
+                Some(&slot) => slot,
+                None if self.slots.len() < W => self.slots.len() as u32,
+                None => return Err(Error::Capacity),
+            },
+        };
+        let generation = self.slots.get(slot as usize).map_or(0, |s| s.generation).wrapping_add(1);
+        Ok(Key { slot, generation })
+    }
+
+    /// Inserts `watcher`, replacing the one on the same fd. Returns its key
+    /// (equal to what [`next_key`](Self::next_key) said) and the replaced watcher.
+    pub fn insert(&mut self, watcher: Watcher<F>) -> Result<(Key, Option<Watcher<F>>), Error> {
+        let key = self.next_key(watcher.fd)?;
+        let slot = key.slot as usize;
+        let replaced = if slot < self.slots.len() {
+            if self.free.last() == Some(&key.slot) && !self.by_fd.contains_key(&watcher.fd) {
+                self.free.pop();
+            }
+            let s = &mut self.slots[slot];
+            s.generation = key.generation;
+            s.watcher.replace(watcher)
+        } else {
+            let fresh = Slot { generation: key.generation, watcher: Some(watcher) };
+            self.slots.push(fresh).map_err(|_| Error::Capacity)?;
+            None
+        };
+        if replaced.is_none() {
+            // Cannot fail: the index holds at most one entry per live slot.
+            self.by_fd.insert(watcher.fd, key.slot).map_err(|_| Error::Capacity)?;
+        }
+        Ok((key, replaced))
+    }
+
+    /// The live watcher with this key; `None` for a stale or unknown key.
+    pub fn get(&self, key: Key) -> Option<&Watcher<F>> {
+        let s = self.slots.get(key.slot as usize)?;
+        if s.generation == key.generation { s.watcher.as_ref() } else { None }
+    }
+
+    /// Mutable access to the live watcher with this key.
+    pub fn get_mut(&mut self, key: Key) -> Option<&mut Watcher<F>> {
+        let s = self.slots.get_mut(key.slot as usize)?;
+        if s.generation == key.generation { s.watcher.as_mut() } else { None }
+    }
+
+    /// Removes the watcher with this key; `None` when the key is stale.
+    pub fn remove(&mut self, key: Key) -> Option<Watcher<F>> {
+        let s = self.slots.get_mut(key.slot as usize)?;
+        if s.generation != key.generation {
+            return None;
+        }
+        let w = s.watcher.take()?;
+        s.generation = s.generation.wrapping_add(1);
+        self.by_fd.remove(&w.fd);
+        // Cannot fail: a slot is on the free list at most once and there are
+        // at most W slots.
+        let _ = self.free.push(key.slot);
+        Some(w)
+    }
+
+    /// Every live watcher's key, in slot order.
+    pub fn keys(&self) -> impl Iterator<Item = Key> + '_ {
+        self.by_fd.values().map(|&slot| Key { slot, generation: self.slots[slot as usize].generation })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(fd: RawFd, data: u64) -> Watcher<()> {
+        Watcher { fd, interest: Interest::READ, trigger: Trigger::Level, registered: true, callback: (), data }
+    }
+
+    #[test]
+    fn replacing_an_fd_keeps_the_slot_and_stales_the_old_key() {
+        let mut t: WatcherTable<(), 4> = WatcherTable::new();
+        let (a, none) = t.insert(w(5, 1)).unwrap();
+        assert!(none.is_none());
+        let (b, old) = t.insert(w(5, 2)).unwrap();
+        assert_eq!(old.map(|o| o.data), Some(1));
+        assert_eq!(a.slot, b.slot);
+        assert!(t.get(a).is_none());
+        assert_eq!(t.get(b).map(|x| x.data), Some(2));
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn removed_key_never_resolves_even_after_reuse() {
+        let mut t: WatcherTable<(), 2> = WatcherTable::new();
+        let (a, _) = t.insert(w(3, 0)).unwrap();
+        assert!(t.remove(a).is_some());
+        assert!(t.remove(a).is_none());
+        let (b, _) = t.insert(w(3, 0)).unwrap();
+        assert_eq!(a.slot, b.slot);
+        assert_ne!(a, b);
+        assert!(t.get(a).is_none());
+        assert_eq!(t.key_of_fd(3), Some(b));
+    }
+
+    #[test]
+    fn full_table_is_capacity_and_loses_nothing() {
+        let mut t: WatcherTable<(), 2> = WatcherTable::new();
+        let (a, _) = t.insert(w(1, 1)).unwrap();
+        let (b, _) = t.insert(w(2, 2)).unwrap();
+        assert_eq!(t.next_key(3), Err(Error::Capacity));
+        assert_eq!(t.insert(w(3, 3)).err(), Some(Error::Capacity));
+        assert_eq!(t.get(a).map(|x| x.data), Some(1));
+        assert_eq!(t.get(b).map(|x| x.data), Some(2));
+        // Replacing a watched fd needs no new slot, so it works when full.
+        assert!(t.insert(w(2, 9)).is_ok());
+        assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn next_key_predicts_insert() {
+        let mut t: WatcherTable<(), 4> = WatcherTable::new();
+        for fd in [4, 9, 4, 2] {
+            let predicted = t.next_key(fd).unwrap();
+            let (k, _) = t.insert(w(fd, 0)).unwrap();
+            assert_eq!(predicted, k);
+        }
+        let k = t.key_of_fd(9).unwrap();
+        t.remove(k);
+        let predicted = t.next_key(11).unwrap();
+        assert_eq!(predicted.slot, k.slot);
+        assert_eq!(t.insert(w(11, 0)).unwrap().0, predicted);
+    }
+}
