@@ -121,6 +121,11 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         &self.backend
     }
 
+    /// The backend, mutably (a simulated backend is steered through this).
+    pub fn backend_mut(&mut self) -> &mut B {
+        &mut self.backend
+    }
+
     /// Whether `run` or `run_once` is executing.
     pub fn is_running(&self) -> bool {
         self.running
