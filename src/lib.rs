@@ -56,3 +56,8 @@ pub use event_loop::{IoEvent, Loop, MAX_WAKERS, TimerFn, TimerId, WakeFn, Waker,
 pub use interest::{Interest, Ready, Side, Trigger};
 pub use sys::Errno;
 pub use time::Instant;
+
+/// The README's examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
