@@ -61,6 +61,11 @@ named!(
     ECONNREFUSED,
     EINPROGRESS,
     ECANCELED,
+    E2BIG,
+    ENOEXEC,
+    ESTALE,
+    ETXTBSY,
+    ENAMETOOLONG,
 );
 
 impl Errno {

@@ -10,9 +10,22 @@ pub(crate) mod epoll;
 mod errno;
 pub(crate) mod eventfd;
 mod fd;
+mod pidfd;
+mod process;
+mod signal;
+pub(crate) mod signalfd;
 pub(crate) mod timerfd;
 pub(crate) mod vdso;
+mod wait;
 
 pub use auxv::set_sysinfo_ehdr;
 pub use errno::Errno;
 pub use fd::{OwnedFd, RawFd, close, dup, pipe, read, write};
+pub use pidfd::{pidfd_open, pidfd_send_signal};
+pub use process::{ExecPlan, MAX_EXEC_ARGS, ProcessGroup, Spawned, exit_group, spawn};
+pub use signal::{
+    Disposition, MAX_SIGNAL, MaskHow, SigSet, current_mask, disposition, getpid, gettid, kill, set_disposition,
+    sigprocmask, tgkill,
+};
+pub use signalfd::SignalfdSiginfo;
+pub use wait::{ExitStatus, WaitTarget, wait_exit};

@@ -1,0 +1,225 @@
+//! Signal masks and dispositions: `SigSet`, `rt_sigprocmask`, `rt_sigaction`
+//! (default/ignore only), `kill`, `tgkill`, `getpid`, `gettid`.
+//!
+//! Never installs a handler: the loop receives signals through signalfd, and
+//! a handler would need a restorer trampoline this crate does not carry.
+
+use super::call::check;
+use super::errno::Errno;
+use core::ptr;
+use linux_raw_sys::general as k;
+
+/// The highest signal number Linux has (`_NSIG`, 64 on every supported CPU).
+pub const MAX_SIGNAL: i32 = k::_NSIG as i32;
+
+/// A set of signals 1..=64, in the kernel's layout (one 64-bit word).
+///
+/// ```
+/// use linux_event::sys::SigSet;
+/// let s = SigSet::empty().with(15).with(10);
+/// assert!(s.contains(15) && !s.contains(9));
+/// assert_eq!(s.iter().collect::<Vec<_>>(), [10, 15]);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
+#[repr(transparent)]
+pub struct SigSet(u64);
+
+impl SigSet {
+    /// No signal.
+    pub const fn empty() -> SigSet {
+        SigSet(0)
+    }
+    /// Every signal 1..=64.
+    pub const fn full() -> SigSet {
+        SigSet(u64::MAX)
+    }
+    /// Wraps the kernel's bit word (bit `n - 1` is signal `n`).
+    pub const fn from_bits(bits: u64) -> SigSet {
+        SigSet(bits)
+    }
+    /// The kernel's bit word.
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+    const fn bit(signo: i32) -> u64 {
+        if signo >= 1 && signo <= MAX_SIGNAL { 1 << (signo - 1) } else { 0 }
+    }
+    /// This set plus `signo` (numbers outside 1..=64 are ignored).
+    pub const fn with(self, signo: i32) -> SigSet {
+        SigSet(self.0 | Self::bit(signo))
+    }
+    /// This set minus `signo`.
+    pub const fn without(self, signo: i32) -> SigSet {
+        SigSet(self.0 & !Self::bit(signo))
+    }
+    /// Whether `signo` is in the set.
+    pub const fn contains(self, signo: i32) -> bool {
+        Self::bit(signo) != 0 && self.0 & Self::bit(signo) != 0
+    }
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// The signals in the set, ascending.
+    pub fn iter(self) -> impl Iterator<Item = i32> {
+        (1..=MAX_SIGNAL).filter(move |&s| self.contains(s))
+    }
+}
+
+/// How `sigprocmask` changes the mask.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum MaskHow {
+    /// Add the set.
+    Block = k::SIG_BLOCK as isize,
+    /// Remove the set.
+    Unblock = k::SIG_UNBLOCK as isize,
+    /// Replace the mask with the set.
+    Set = k::SIG_SETMASK as isize,
+}
+
+/// Changes the calling thread's signal mask; returns the previous mask.
+/// Masks are per thread: other threads keep theirs.
+pub fn sigprocmask(how: MaskHow, set: SigSet) -> Result<SigSet, Errno> {
+    let mut old = SigSet::empty();
+    // SAFETY: `set` and `old` are valid 8-byte sigsets for the call (the
+    // kernel's sigset size on every supported CPU is 8, passed explicitly).
+    check(unsafe {
+        sc::syscall4(
+            k::__NR_rt_sigprocmask as usize,
+            how as usize,
+            ptr::addr_of!(set) as usize,
+            ptr::addr_of_mut!(old) as usize,
+            8,
+        )
+    })?;
+    Ok(old)
+}
+
+/// The calling thread's signal mask.
+pub fn current_mask() -> Result<SigSet, Errno> {
+    let mut old = SigSet::empty();
+    // SAFETY: a null new set only reads the mask into `old`, valid for writes.
+    check(unsafe {
+        sc::syscall4(k::__NR_rt_sigprocmask as usize, k::SIG_BLOCK as usize, 0, ptr::addr_of_mut!(old) as usize, 8)
+    })?;
+    Ok(old)
+}
+
+/// The kernel's `struct sigaction` for `rt_sigaction` (same layout on
+/// x86_64, aarch64 and riscv64: handler, flags, restorer, mask).
+#[repr(C)]
+#[derive(Copy, Clone, Debug, Default)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<KernelSigaction>() == core::mem::size_of::<k::kernel_sigaction>());
+
+const SIG_DFL: usize = 0;
+const SIG_IGN: usize = 1;
+
+/// A signal's disposition, as far as a process without handlers cares.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// The kernel's default action.
+    Default,
+    /// Ignored (survives `execve`).
+    Ignore,
+    /// A handler is installed (by someone else: this crate never installs one).
+    Handler,
+}
+
+/// Sets `signo` to its default action or to ignored; returns the previous
+/// disposition. `EINVAL` for SIGKILL, SIGSTOP and numbers outside 1..=64.
+pub fn set_disposition(signo: i32, to: Disposition) -> Result<Disposition, Errno> {
+    let handler = match to {
+        Disposition::Default => SIG_DFL,
+        Disposition::Ignore => SIG_IGN,
+        Disposition::Handler => return Err(Errno::EINVAL),
+    };
+    let new = KernelSigaction { handler, ..KernelSigaction::default() };
+    sigaction(signo, Some(&new))
+}
+
+/// The current disposition of `signo`.
+pub fn disposition(signo: i32) -> Result<Disposition, Errno> {
+    sigaction(signo, None)
+}
+
+fn sigaction(signo: i32, new: Option<&KernelSigaction>) -> Result<Disposition, Errno> {
+    let mut old = KernelSigaction::default();
+    let new_ptr = new.map_or(0, |n| n as *const KernelSigaction as usize);
+    // SAFETY: `new_ptr` is null or points at a valid sigaction borrowed for the
+    // call; `old` is valid for writes; the mask size is the kernel's (8).
+    check(unsafe {
+        sc::syscall4(k::__NR_rt_sigaction as usize, signo as usize, new_ptr, ptr::addr_of_mut!(old) as usize, 8)
+    })?;
+    Ok(match old.handler {
+        SIG_DFL => Disposition::Default,
+        SIG_IGN => Disposition::Ignore,
+        _ => Disposition::Handler,
+    })
+}
+
+/// Sends `signo` to process `pid` (negative: to a process group; 0: ours).
+pub fn kill(pid: i32, signo: i32) -> Result<(), Errno> {
+    // SAFETY: takes no pointers.
+    check(unsafe { sc::syscall2(k::__NR_kill as usize, pid as isize as usize, signo as usize) }).map(drop)
+}
+
+/// Sends `signo` to one thread of a process.
+pub fn tgkill(pid: i32, tid: i32, signo: i32) -> Result<(), Errno> {
+    // SAFETY: takes no pointers.
+    check(unsafe { sc::syscall3(k::__NR_tgkill as usize, pid as usize, tid as usize, signo as usize) }).map(drop)
+}
+
+/// This process's id.
+pub fn getpid() -> i32 {
+    // SAFETY: takes no pointers and cannot fail.
+    unsafe { sc::syscall0(k::__NR_getpid as usize) as i32 }
+}
+
+/// This thread's id.
+pub fn gettid() -> i32 {
+    // SAFETY: takes no pointers and cannot fail.
+    unsafe { sc::syscall0(k::__NR_gettid as usize) as i32 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sigset_bits_are_the_kernels() {
+        assert_eq!(SigSet::empty().with(1).bits(), 1);
+        assert_eq!(SigSet::empty().with(64).bits(), 1 << 63);
+        assert_eq!(SigSet::empty().with(0).with(65).with(-3), SigSet::empty());
+        assert!(!SigSet::full().contains(0));
+        assert_eq!(SigSet::full().without(9).iter().count(), 63);
+    }
+
+    #[test]
+    fn kill_and_stop_cannot_be_ignored() {
+        assert_eq!(set_disposition(9, Disposition::Ignore), Err(Errno::EINVAL));
+        assert_eq!(set_disposition(19, Disposition::Default), Err(Errno::EINVAL));
+        assert_eq!(disposition(65), Err(Errno::EINVAL));
+        assert_eq!(disposition(1 /* SIGHUP */), Ok(Disposition::Default));
+    }
+
+    #[test]
+    fn mask_changes_are_per_thread_and_reversible() {
+        std::thread::spawn(|| {
+            let before = current_mask().unwrap();
+            let old = sigprocmask(MaskHow::Block, SigSet::empty().with(10)).unwrap();
+            assert_eq!(old, before);
+            assert!(current_mask().unwrap().contains(10));
+            sigprocmask(MaskHow::Set, before).unwrap();
+            assert_eq!(current_mask().unwrap(), before);
+        })
+        .join()
+        .unwrap();
+    }
+}
