@@ -46,13 +46,17 @@ pub mod backend;
 mod error;
 mod event_loop;
 mod interest;
+pub mod process;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod table;
 mod time;
 
 pub use error::Error;
-pub use event_loop::{IoEvent, Loop, MAX_WAKERS, TimerFn, TimerId, WakeFn, Waker, WatchFn, WatchId, WatchOptions};
+pub use event_loop::{
+    ChildEvent, ChildId, ChildMode, ChildrenFn, IoEvent, Loop, MAX_WAKERS, PidFn, PidOptions, SignalEvent, SignalFn,
+    SignalId, TimerFn, TimerId, WakeFn, Waker, WatchFn, WatchId, WatchOptions,
+};
 pub use interest::{Interest, Ready, Side, Trigger};
 pub use sys::Errno;
 pub use time::Instant;

@@ -4,11 +4,15 @@
 //! This layer is safe Rust only: it calls the backend and the tables, never
 //! the kernel directly, and never allocates.
 
+mod child;
 mod run;
+mod signal;
 mod timer;
 mod waker;
 mod watch;
 
+pub use child::{ChildEvent, ChildId, ChildMode, PidOptions};
+pub use signal::{SignalEvent, SignalId};
 pub use timer::TimerId;
 pub use waker::{MAX_WAKERS, Waker};
 pub use watch::{IoEvent, WatchId, WatchOptions};
@@ -25,6 +29,30 @@ pub type WatchFn<C, const W: usize, const T: usize, B> = fn(&mut Loop<C, W, T, B
 pub type TimerFn<C, const W: usize, const T: usize, B> = fn(&mut Loop<C, W, T, B>, &mut C, TimerId);
 /// A wake-up callback: gets the number of `Waker::signal` counts it drained.
 pub type WakeFn<C, const W: usize, const T: usize, B> = fn(&mut Loop<C, W, T, B>, &mut C, u64);
+/// A signal callback: once per pass per signal that arrived.
+pub type SignalFn<C, const W: usize, const T: usize, B> = fn(&mut Loop<C, W, T, B>, &mut C, SignalEvent);
+/// A pid watcher callback: once, when the process has exited.
+pub type PidFn<C, const W: usize, const T: usize, B> = fn(&mut Loop<C, W, T, B>, &mut C, ChildEvent);
+/// The any-child reaper: every exited child's pid and status.
+pub type ChildrenFn<C, const W: usize, const T: usize, B> =
+    fn(&mut Loop<C, W, T, B>, &mut C, i32, crate::sys::ExitStatus);
+
+/// What an entry of the watcher table runs when its fd is ready.
+pub(crate) enum Handler<C, const W: usize, const T: usize, B: Backend> {
+    /// A user's fd watcher.
+    Io(WatchFn<C, W, T, B>),
+    /// A pid watcher (the fd is its pidfd, or `-pid` in SIGCHLD mode).
+    Child { callback: PidFn<C, W, T, B>, pid: i32, reap: bool },
+}
+
+// Manual impls: derive would demand `C: Copy` although fn pointers are
+// always Copy.
+impl<C, const W: usize, const T: usize, B: Backend> Clone for Handler<C, W, T, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<C, const W: usize, const T: usize, B: Backend> Copy for Handler<C, W, T, B> {}
 
 /// A readiness event loop with room for `W` watchers and `T` timers, on
 /// backend `B` (epoll unless told otherwise).
@@ -60,12 +88,14 @@ pub type WakeFn<C, const W: usize, const T: usize, B> = fn(&mut Loop<C, W, T, B>
 /// ```
 pub struct Loop<C, const W: usize = 256, const T: usize = 256, B: Backend = Epoll> {
     backend: B,
-    watchers: WatcherTable<WatchFn<C, W, T, B>, W>,
+    watchers: WatcherTable<Handler<C, W, T, B>, W>,
     timers: TimerHeap<TimerFn<C, W, T, B>, T>,
     events: [ReadyEvent; EVENT_BATCH],
     now: Instant,
     waker: Option<WakerCell>,
     on_wake: Option<WakeFn<C, W, T, B>>,
+    signals: signal::Signals<SignalFn<C, W, T, B>>,
+    children: child::Children<ChildrenFn<C, W, T, B>>,
     stop_requested: bool,
     running: bool,
     dispatching: bool,
@@ -94,6 +124,8 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             now,
             waker: None,
             on_wake: None,
+            signals: signal::Signals::new(),
+            children: child::Children::new(),
             stop_requested: false,
             running: false,
             dispatching: false,
@@ -161,8 +193,55 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         Ok(())
     }
 
-    /// Whether `fd` belongs to the loop itself (waker or backend).
+    /// Whether `fd` belongs to the loop itself (waker, signalfd, a pidfd it
+    /// owns, or the backend's own).
     fn is_reserved(&self, fd: crate::sys::RawFd) -> bool {
-        self.backend.owns_fd(fd) || self.waker.as_ref().is_some_and(|w| w.fd() == fd)
+        self.backend.owns_fd(fd)
+            || self.waker.as_ref().is_some_and(|w| w.fd() == fd)
+            || self.signals.fd() == Some(fd)
+            || self
+                .watchers
+                .key_of_fd(fd)
+                .and_then(|k| self.watchers.get(k))
+                .is_some_and(|w| matches!(w.callback, Handler::Child { .. }))
+    }
+
+    /// Removes any watcher-table entry: takes it out of the kernel, closes a
+    /// pidfd the loop owns, and keeps the fallback child count.
+    fn remove_watcher(&mut self, key: crate::table::Key) -> bool {
+        let Some(w) = self.watchers.remove(key) else { return false };
+        if w.registered {
+            // Only kernel-side bookkeeping can fail here (the fd was closed
+            // first); the watcher is gone either way.
+            let _ = self.backend.deregister(w.fd);
+        }
+        if let Handler::Child { .. } = w.callback {
+            if w.registered {
+                let _ = crate::sys::close(w.fd);
+            } else {
+                self.children.by_pid -= 1;
+                if self.children.by_pid == 0 && self.children.reaper.is_none() {
+                    let _ = self.set_internal_signals(crate::sys::SigSet::empty());
+                }
+            }
+        }
+        true
+    }
+}
+
+impl<C, const W: usize, const T: usize, B: Backend> Drop for Loop<C, W, T, B> {
+    fn drop(&mut self) {
+        // Close the pidfds the loop owns; everything else closes itself.
+        for slot in 0..self.watchers.slot_count() {
+            let owned_pidfd = |w: &crate::table::Watcher<Handler<C, W, T, B>>| {
+                matches!(w.callback, Handler::Child { .. }) && w.registered
+            };
+            if let Some(key) = self.watchers.key_at(slot)
+                && self.watchers.get(key).is_some_and(owned_pidfd)
+            {
+                self.remove_watcher(key);
+            }
+        }
+        self.signals.restore_mask();
     }
 }

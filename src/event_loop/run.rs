@@ -12,6 +12,8 @@ use crate::table::{Key, TimerState};
 use crate::time::Instant;
 use core::time::Duration;
 
+use super::Handler;
+use super::signal::SIGNAL_KEY;
 use super::timer::TimerId;
 use super::watch::{IoEvent, WatchId};
 
@@ -46,7 +48,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     }
 
     fn has_work(&self) -> bool {
-        !self.watchers.is_empty() || self.timers.pending() > 0 || self.waker.is_some()
+        !self.watchers.is_empty() || self.timers.pending() > 0 || self.waker.is_some() || self.signals.fd().is_some()
     }
 
     fn pass(&mut self, ctx: &mut C, timeout: Option<Duration>) -> Result<usize, Error> {
@@ -64,7 +66,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             deadline = Some(deadline.map_or(limit, |d| d.min(limit)));
         }
         let woken_early = self.waker.as_ref().is_some_and(|w| w.before_sleep());
-        if woken_early {
+        if woken_early || self.children.scan_owed {
             deadline = Some(self.now);
         }
         let waited = self.backend.wait(&mut self.events, deadline);
@@ -89,6 +91,10 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
                 doorbell = true;
                 continue;
             }
+            if ev.key == SIGNAL_KEY.to_u64() {
+                calls += self.dispatch_signals(ctx);
+                continue;
+            }
             calls += self.dispatch_io(ctx, Key::from_u64(ev.key), ev.ready);
         }
         if let Some(w) = &self.waker {
@@ -101,6 +107,9 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
                 }
             }
         }
+        if self.children.scan_owed {
+            calls += self.reap_children(ctx);
+        }
         calls += self.fire_timers(ctx, seq_limit);
         Ok(calls)
     }
@@ -110,10 +119,13 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// re-checks the watcher, so one removed or changed by an earlier
     /// callback (in this batch or this event) gets nothing more.
     fn dispatch_io(&mut self, ctx: &mut C, key: Key, ready: Ready) -> usize {
-        let Some(w) = self.watchers.get(key) else {
+        let Some(w) = self.watchers.get(key).copied() else {
             // Stale key: removed or replaced watcher, or a closed-and-reused fd.
             return 0;
         };
+        if let Handler::Child { pid, reap, .. } = w.callback {
+            return self.child_ready(ctx, key, w.fd, pid, reap);
+        }
         let sides: &[Side] = if ready.contains(Ready::ERROR) && w.interest.contains(Interest::ERROR) {
             &[Side::Error]
         } else {
@@ -125,8 +137,9 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             if !w.interest.contains(side.interest()) || !wakes(side, ready, w.interest) {
                 continue;
             }
+            let Handler::Io(callback) = w.callback else { break };
             let ev = IoEvent { id: WatchId(key), fd: w.fd, side, ready, data: w.data };
-            (w.callback)(self, ctx, ev);
+            callback(self, ctx, ev);
             calls += 1;
         }
         calls

@@ -3,7 +3,7 @@
 //! Each change reaches the kernel first and the table second, so a refused
 //! change leaves the old watcher exactly as it was (nothing is lost).
 
-use super::{Loop, WatchFn};
+use super::{Handler, Loop, WatchFn};
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::interest::{Interest, Ready, Side, Trigger};
@@ -130,7 +130,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             interest: options.interest,
             trigger: options.trigger,
             registered,
-            callback,
+            callback: Handler::Io(callback),
             data: options.data,
         };
         let (inserted, _replaced) = self.watchers.insert(watcher)?;
@@ -140,7 +140,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
 
     /// Removes the watcher on `fd`. `NotFound` if the fd has none.
     pub fn unwatch(&mut self, fd: RawFd) -> Result<(), Error> {
-        let key = self.watchers.key_of_fd(fd).ok_or(Error::NotFound)?;
+        let key = self.io_key_of_fd(fd).ok_or(Error::NotFound)?;
         self.unwatch_id(WatchId(key));
         Ok(())
     }
@@ -148,65 +148,61 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// Removes a watcher by id. Returns whether it was live; idempotent.
     /// Safe inside callbacks, its own included: no later event reaches it.
     pub fn unwatch_id(&mut self, id: WatchId) -> bool {
-        match self.watchers.remove(id.0) {
-            Some(w) => {
-                if w.registered {
-                    // Only kernel-side bookkeeping can fail here (the fd was
-                    // closed first); the watcher is gone either way.
-                    let _ = self.backend.deregister(w.fd);
-                }
-                true
-            }
-            None => false,
-        }
+        self.io_watcher(id).is_ok() && self.remove_watcher(id.0)
     }
 
     /// Sets the watcher's interest. Always reaches the kernel, so calling it
     /// with the same interest re-arms a oneshot watcher.
     pub fn modify(&mut self, id: WatchId, interest: Interest) -> Result<(), Error> {
-        let w = *self.watchers.get(id.0).ok_or(Error::NotFound)?;
+        let w = self.io_watcher(id)?;
         self.apply(id, w, interest, w.trigger)
     }
 
     /// Sets the trigger mode (level, edge, oneshot), keeping the interest.
     pub fn set_trigger(&mut self, id: WatchId, trigger: Trigger) -> Result<(), Error> {
-        let w = *self.watchers.get(id.0).ok_or(Error::NotFound)?;
+        let w = self.io_watcher(id)?;
         self.apply(id, w, w.interest, trigger)
     }
 
     /// Turns on the given sides, keeping the others.
     pub fn enable(&mut self, id: WatchId, sides: Interest) -> Result<(), Error> {
-        let w = *self.watchers.get(id.0).ok_or(Error::NotFound)?;
+        let w = self.io_watcher(id)?;
         self.apply(id, w, w.interest | sides, w.trigger)
     }
 
     /// Turns off the given sides, keeping the others. A watcher with no side
     /// left stays in the table (its id stays valid) but out of the kernel.
     pub fn disable(&mut self, id: WatchId, sides: Interest) -> Result<(), Error> {
-        let w = *self.watchers.get(id.0).ok_or(Error::NotFound)?;
+        let w = self.io_watcher(id)?;
         self.apply(id, w, w.interest - sides, w.trigger)
     }
 
     /// Replaces the watcher's callback.
     pub fn set_callback(&mut self, id: WatchId, callback: WatchFn<C, W, T, B>) -> Result<(), Error> {
-        self.watchers.get_mut(id.0).ok_or(Error::NotFound)?.callback = callback;
+        self.io_watcher(id)?;
+        if let Some(w) = self.watchers.get_mut(id.0) {
+            w.callback = Handler::Io(callback);
+        }
         Ok(())
     }
 
     /// Replaces the watcher's user data.
     pub fn set_data(&mut self, id: WatchId, data: u64) -> Result<(), Error> {
-        self.watchers.get_mut(id.0).ok_or(Error::NotFound)?.data = data;
+        self.io_watcher(id)?;
+        if let Some(w) = self.watchers.get_mut(id.0) {
+            w.data = data;
+        }
         Ok(())
     }
 
     /// The watcher's current interest, or `None` if the id is stale.
     pub fn interest(&self, id: WatchId) -> Option<Interest> {
-        self.watchers.get(id.0).map(|w| w.interest)
+        self.io_watcher(id).ok().map(|w| w.interest)
     }
 
     /// The id of the watcher on `fd`, if it has one.
     pub fn watcher_of(&self, fd: RawFd) -> Option<WatchId> {
-        self.watchers.key_of_fd(fd).map(WatchId)
+        self.io_key_of_fd(fd).map(WatchId)
     }
 
     /// Number of live watchers.
@@ -214,10 +210,26 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         self.watchers.len()
     }
 
+    /// The fd watcher with this id (not a pid watcher sharing the table).
+    fn io_watcher(&self, id: WatchId) -> Result<Watcher<Handler<C, W, T, B>>, Error> {
+        match self.watchers.get(id.0) {
+            Some(w) if matches!(w.callback, Handler::Io(_)) => Ok(*w),
+            _ => Err(Error::NotFound),
+        }
+    }
+
+    fn io_key_of_fd(&self, fd: RawFd) -> Option<Key> {
+        if fd < 0 {
+            return None;
+        }
+        let key = self.watchers.key_of_fd(fd)?;
+        self.io_watcher(WatchId(key)).ok().map(|_| key)
+    }
+
     fn apply(
         &mut self,
         id: WatchId,
-        w: Watcher<WatchFn<C, W, T, B>>,
+        w: Watcher<Handler<C, W, T, B>>,
         interest: Interest,
         trigger: Trigger,
     ) -> Result<(), Error> {

@@ -23,9 +23,6 @@ pub use errno::Errno;
 pub use fd::{OwnedFd, RawFd, close, dup, pipe, read, write};
 pub use pidfd::{pidfd_open, pidfd_send_signal};
 pub use process::{ExecPlan, MAX_EXEC_ARGS, ProcessGroup, Spawned, exit_group, spawn};
-pub use signal::{
-    Disposition, MAX_SIGNAL, MaskHow, SigSet, current_mask, disposition, getpid, gettid, kill, set_disposition,
-    sigprocmask, tgkill,
-};
+pub use signal::*;
 pub use signalfd::SignalfdSiginfo;
 pub use wait::{ExitStatus, WaitTarget, wait_exit};

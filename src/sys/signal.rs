@@ -12,6 +12,68 @@ use linux_raw_sys::general as k;
 /// The highest signal number Linux has (`_NSIG`, 64 on every supported CPU).
 pub const MAX_SIGNAL: i32 = k::_NSIG as i32;
 
+macro_rules! signal_numbers {
+    ($($name:ident = $value:expr),* $(,)?) => {
+        $(
+            #[doc = concat!("`", stringify!($name), "` (", stringify!($value), " on every supported CPU).")]
+            pub const $name: i32 = $value;
+        )*
+        /// The name of a signal number (`"SIGTERM"`), or `None`.
+        pub fn signal_name(signo: i32) -> Option<&'static str> {
+            match signo {
+                $($value => Some(stringify!($name)),)*
+                _ => None,
+            }
+        }
+        /// The number of a signal name, with or without the `SIG` prefix
+        /// (`"TERM"`, `"SIGTERM"`), or `None`.
+        pub fn signal_number(name: &str) -> Option<i32> {
+            let bare = name.strip_prefix("SIG").unwrap_or(name);
+            $(if bare == &stringify!($name)[3..] { return Some($value); })*
+            None
+        }
+    };
+}
+
+signal_numbers!(
+    SIGHUP = 1,
+    SIGINT = 2,
+    SIGQUIT = 3,
+    SIGILL = 4,
+    SIGTRAP = 5,
+    SIGABRT = 6,
+    SIGBUS = 7,
+    SIGFPE = 8,
+    SIGKILL = 9,
+    SIGUSR1 = 10,
+    SIGSEGV = 11,
+    SIGUSR2 = 12,
+    SIGPIPE = 13,
+    SIGALRM = 14,
+    SIGTERM = 15,
+    SIGSTKFLT = 16,
+    SIGCHLD = 17,
+    SIGCONT = 18,
+    SIGSTOP = 19,
+    SIGTSTP = 20,
+    SIGTTIN = 21,
+    SIGTTOU = 22,
+    SIGURG = 23,
+    SIGXCPU = 24,
+    SIGXFSZ = 25,
+    SIGVTALRM = 26,
+    SIGPROF = 27,
+    SIGWINCH = 28,
+    SIGIO = 29,
+    SIGPWR = 30,
+    SIGSYS = 31,
+);
+
+/// The first real-time signal the kernel offers (no libc reserves any here).
+pub const SIGRTMIN: i32 = 32;
+/// The last real-time signal.
+pub const SIGRTMAX: i32 = 64;
+
 /// A set of signals 1..=64, in the kernel's layout (one 64-bit word).
 ///
 /// ```
@@ -191,6 +253,16 @@ pub fn gettid() -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signal_names_round_trip() {
+        assert_eq!(signal_name(SIGTERM), Some("SIGTERM"));
+        assert_eq!(signal_number("TERM"), Some(15));
+        assert_eq!(signal_number("SIGCHLD"), Some(17));
+        assert_eq!(signal_number("NOPE"), None);
+        assert_eq!(signal_name(0), None);
+        assert_eq!((SIGCHLD as u32, SIGRTMIN as u32), (k::SIGCHLD, k::SIGRTMIN));
+    }
 
     #[test]
     fn sigset_bits_are_the_kernels() {

@@ -142,7 +142,20 @@ impl<F: Copy, const W: usize> WatcherTable<F, W> {
         Some(w)
     }
 
-    /// Every live watcher's key, in slot order.
+    /// How many slots have ever been used (live or free); with
+    /// [`key_at`](Self::key_at), a way to visit every watcher without
+    /// collecting keys.
+    pub fn slot_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The key of the live watcher in slot `slot`, if any.
+    pub fn key_at(&self, slot: usize) -> Option<Key> {
+        let s = self.slots.get(slot)?;
+        s.watcher.as_ref().map(|_| Key { slot: slot as u32, generation: s.generation })
+    }
+
+    /// Every live watcher's key.
     pub fn keys(&self) -> impl Iterator<Item = Key> + '_ {
         self.by_fd.values().map(|&slot| Key { slot, generation: self.slots[slot as usize].generation })
     }
