@@ -143,8 +143,8 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
 
     /// Calls `callback` with every child that exits (orphans reparented to
     /// a PID 1 or subreaper included), reaping each at once; replaces an
-    /// earlier reaper. Children that have a pid watcher still get their
-    /// status delivered to it, exactly once, before this callback.
+    /// earlier reaper. A child that has a pid watcher is delivered to that
+    /// watcher instead, exactly once, whichever path reaps it.
     pub fn children(&mut self, callback: ChildrenFn<C, W, T, B>) -> Result<(), Error> {
         self.set_internal_signals(self.internal_signals(true))?;
         self.children.reaper = Some(callback);
@@ -264,6 +264,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             };
             if let Some(key) = self.child_watcher_of(pid) {
                 calls += self.deliver_child(ctx, key, pid, Ok(status));
+                continue;
             }
             reaper(self, ctx, pid, status);
             calls += 1;
