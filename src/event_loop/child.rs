@@ -207,7 +207,11 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             callback: handler,
             data: options.data,
         };
-        let (key, _) = self.watchers.insert(watcher)?;
+        let (key, replaced) = self.watchers.insert(watcher)?;
+        if replaced.is_some_and(|old| !old.registered) {
+            // A second watcher for the same pid (SIGCHLD mode) replaced the first.
+            self.children.by_pid -= 1;
+        }
         if let Some(fd) = pidfd {
             // The watcher table owns the pidfd from here; `remove_watcher` closes it.
             let _ = fd.into_raw_fd();
