@@ -66,6 +66,8 @@ named!(
     ESTALE,
     ETXTBSY,
     ENAMETOOLONG,
+    ENOTTY,
+    ENXIO,
 );
 
 impl Errno {

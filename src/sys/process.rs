@@ -10,7 +10,9 @@ use super::call::{check, retry};
 use super::errno::Errno;
 use super::fd::{self, OwnedFd, RawFd};
 use super::pidfd;
+use super::prctl;
 use super::signal::{self, Disposition, MaskHow, SigSet};
+use super::tty;
 use super::wait::{WaitTarget, wait_exit};
 use core::ffi::CStr;
 use core::ptr;
@@ -20,10 +22,6 @@ use linux_raw_sys::general as k;
 pub const MAX_EXEC_ARGS: usize = 256;
 /// Longest path tried during a PATH search.
 const PATH_BUF: usize = 4096;
-/// `TIOCSPGRP` (asm-generic, the same on x86_64, aarch64, riscv64).
-const TIOCSPGRP: usize = 0x5410;
-/// `PR_SET_PDEATHSIG`.
-const PR_SET_PDEATHSIG: usize = 1;
 /// `CLOSE_RANGE_CLOEXEC` (Linux 5.11).
 const CLOSE_RANGE_CLOEXEC: usize = 1 << 2;
 /// Where the child parks stdio sources before moving them into 0..=2.
@@ -238,14 +236,16 @@ fn prepare(plan: &ExecPlan<'_>) -> Result<(), Errno> {
         ProcessGroup::NewSession => setsid()?,
     }
     if let Some(tty) = plan.foreground_tty {
-        // SIGTTOU is blocked here, so a background group may take the terminal.
-        let pgid = signal::getpid();
-        // SAFETY: TIOCSPGRP reads one pid_t from the pointer, valid for the call.
-        check(unsafe { sc::syscall3(k::__NR_ioctl as usize, tty as usize, TIOCSPGRP, ptr::addr_of!(pgid) as usize) })?;
+        // SIGTTOU is blocked here, so a background group may take the
+        // terminal. No terminal after all (ENOTTY) or no controlling one
+        // (ENXIO) is not worth failing the start for.
+        match tty::tcsetpgrp(tty, signal::getpid()) {
+            Ok(()) | Err(Errno::ENOTTY | Errno::ENXIO) => {}
+            Err(e) => return Err(e),
+        }
     }
     if let Some(sig) = plan.parent_death_signal {
-        // SAFETY: takes no pointers.
-        check(unsafe { sc::syscall2(k::__NR_prctl as usize, PR_SET_PDEATHSIG, sig as usize) })?;
+        prctl::set_parent_death_signal(sig)?;
     }
     if let Some(dir) = plan.cwd {
         // SAFETY: `dir` is a valid NUL-terminated string for the call.
