@@ -109,6 +109,18 @@ pub fn pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
     Ok((OwnedFd(fds[0]), OwnedFd(fds[1])))
 }
 
+/// Opens `path` for reading, close-on-exec.
+pub fn open_readonly(path: &core::ffi::CStr) -> Result<OwnedFd, Errno> {
+    let flags = k::O_RDONLY | k::O_CLOEXEC;
+    let fd = retry(|| {
+        // SAFETY: `path` is NUL-terminated and only read by the kernel.
+        check(unsafe {
+            sc::syscall4(k::__NR_openat as usize, k::AT_FDCWD as usize, path.as_ptr() as usize, flags as usize, 0)
+        })
+    })?;
+    Ok(OwnedFd(fd as RawFd))
+}
+
 /// Duplicates `fd` onto the lowest free fd number, close-on-exec.
 pub fn dup(fd: RawFd) -> Result<OwnedFd, Errno> {
     // SAFETY: fcntl(F_DUPFD_CLOEXEC) takes no pointers.
@@ -136,6 +148,14 @@ mod tests {
         assert_eq!(close(-1), Err(Errno::EBADF));
         assert_eq!(write(-1, b"x"), Err(Errno::EBADF));
         assert_eq!(dup(-5).err(), Some(Errno::EBADF));
+    }
+
+    #[test]
+    fn open_readonly_reads_and_names_errors() {
+        let f = open_readonly(c"/proc/self/stat").unwrap();
+        let mut buf = [0u8; 16];
+        assert!(read(f.as_raw_fd(), &mut buf).unwrap() > 0);
+        assert_eq!(open_readonly(c"/no/such/file").err(), Some(Errno::ENOENT));
     }
 
     #[test]

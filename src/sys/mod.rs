@@ -3,6 +3,7 @@
 //! This is where the crate's `unsafe` lives (with `arch/`), each block with
 //! the reason it is sound. Above this layer nothing touches a raw syscall.
 
+pub(crate) mod aio;
 pub(crate) mod auxv;
 pub(crate) mod call;
 pub(crate) mod clock;
@@ -10,6 +11,8 @@ pub(crate) mod epoll;
 mod errno;
 pub(crate) mod eventfd;
 mod fd;
+pub(crate) mod io_uring;
+pub(crate) mod mmap;
 mod pidfd;
 mod prctl;
 mod process;
@@ -22,7 +25,7 @@ mod wait;
 
 pub use auxv::set_sysinfo_ehdr;
 pub use errno::Errno;
-pub use fd::{OwnedFd, RawFd, close, dup, pipe, read, write};
+pub use fd::{OwnedFd, RawFd, close, dup, open_readonly, pipe, read, write};
 pub use pidfd::{pidfd_open, pidfd_send_signal};
 pub use prctl::{is_child_subreaper, set_child_subreaper, set_parent_death_signal};
 pub use process::{ExecPlan, MAX_EXEC_ARGS, ProcessGroup, Spawned, exit_group, spawn};
