@@ -167,13 +167,14 @@ pub fn current_mask() -> Result<SigSet, Errno> {
     Ok(old)
 }
 
-/// The kernel's `struct sigaction` for `rt_sigaction` (same layout on
-/// x86_64, aarch64 and riscv64: handler, flags, restorer, mask).
+/// The kernel's `struct sigaction` for `rt_sigaction`: handler, flags,
+/// restorer, mask on x86_64 and aarch64; riscv64 has no restorer field.
 #[repr(C)]
 #[derive(Copy, Clone, Debug, Default)]
 struct KernelSigaction {
     handler: usize,
     flags: u64,
+    #[cfg(not(target_arch = "riscv64"))]
     restorer: usize,
     mask: u64,
 }
