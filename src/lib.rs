@@ -47,6 +47,9 @@ mod error;
 mod event_loop;
 mod interest;
 pub mod process;
+#[cfg(feature = "rt")]
+#[allow(unsafe_code)]
+pub mod rt;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod table;

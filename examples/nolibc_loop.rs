@@ -1,0 +1,156 @@
+//! A no-libc program that uses the loop for real: a periodic timer writes into a
+//! pipe, a watcher reads it back, a one-shot timer cancels a slower one before it
+//! fires, and closing the pipe's write end ends the loop through the reader's
+//! end-of-file. It prints what happened and exits 0 if everything added up.
+//!
+//! `cargo static-examples` builds it as a static binary for x86_64 and aarch64
+//! (`target/<triple>/release/examples/nolibc_loop`); its stripped size is in the
+//! README. Built any other way (`cargo run --features rt --example nolibc_loop`)
+//! it is an ordinary std program running the same code.
+
+#![cfg_attr(linux_event_nolibc, no_std, no_main)]
+
+use core::fmt::{self, Write};
+use core::time::Duration;
+use linux_event::rt::{self, Startup};
+use linux_event::sys::{self, OwnedFd};
+use linux_event::{Instant, Interest, IoEvent, Loop, TimerId};
+
+#[cfg(linux_event_nolibc)]
+linux_event::entry!(run);
+
+#[cfg(not(linux_event_nolibc))]
+fn main() {
+    rt::exit(rt::Exit::code(run(Startup::empty())))
+}
+
+/// Ticks of the periodic timer, one message each.
+const TICKS: u32 = 5;
+const TICK_MS: u64 = 10;
+
+/// Room for 4 watchers and 4 timers: all this program needs.
+type DemoLoop = Loop<Demo, 4, 4>;
+
+struct Demo {
+    start: Instant,
+    out: rt::FdWriter,
+    /// The pipe's write end; dropping it (closing) is what ends the program.
+    writer: Option<OwnedFd>,
+    ticks: u32,
+    sent: usize,
+    received: usize,
+    /// The slow timer the one-shot cancels.
+    slow: Option<TimerId>,
+    cancelled: bool,
+}
+
+impl Demo {
+    /// Prints one line, prefixed with the loop's time in milliseconds since the start.
+    fn log(&mut self, lp: &DemoLoop, line: fmt::Arguments<'_>) {
+        let ms = lp.now().as_nanos().saturating_sub(self.start.as_nanos()) / 1_000_000;
+        let _ = writeln!(self.out, "{ms:4} ms  {line}");
+        let _ = self.out.flush();
+    }
+}
+
+fn run(_: Startup) -> i32 {
+    match demo() {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(e) => {
+            // `{e}` would print the errno's name and description, and link the table of all
+            // of them (about 9 KB, more than half this program); the number is enough here.
+            let code = match e {
+                linux_event::Error::Os(errno) => i32::from(errno.raw()),
+                _ => -1,
+            };
+            let _ = writeln!(rt::stderr(), "error: the loop refused (errno {code})");
+            2
+        }
+    }
+}
+
+/// Sets up the pipe, the watcher and the timers, runs the loop; whether all went as planned.
+fn demo() -> Result<bool, linux_event::Error> {
+    let mut lp = DemoLoop::new()?;
+    let (reader, writer) = sys::pipe()?;
+    let mut demo = Demo {
+        start: lp.now(),
+        out: rt::stdout(),
+        writer: Some(writer),
+        ticks: 0,
+        sent: 0,
+        received: 0,
+        slow: None,
+        cancelled: false,
+    };
+    let _ = writeln!(demo.out, "no-libc loop on {}: {TICKS} ticks every {TICK_MS} ms", lp.backend_name());
+
+    lp.watch(reader.as_raw_fd(), Interest::READ, on_readable)?;
+    lp.every(Duration::from_millis(TICK_MS), on_tick)?;
+    demo.slow = Some(lp.after(Duration::from_millis(500), |lp, demo, _| {
+        demo.log(lp, format_args!("slow timer fired (it should have been cancelled)"))
+    })?);
+    lp.after(Duration::from_millis(25), |lp, demo, _| {
+        let cancelled = demo.slow.take().is_some_and(|id| lp.cancel(id));
+        demo.cancelled = cancelled;
+        demo.log(lp, format_args!("one-shot timer: cancelled the 500 ms timer: {cancelled}"));
+    })?;
+    lp.after(Duration::from_secs(5), |lp, demo, _| {
+        demo.log(lp, format_args!("watchdog: the pipe never reached end of file, stopping"));
+        lp.stop();
+    })?;
+
+    lp.run(&mut demo)?;
+
+    let ok = demo.ticks == TICKS && demo.sent == demo.received && demo.cancelled;
+    let _ = writeln!(
+        demo.out,
+        "{} ticks, {} bytes written, {} read back, slow timer cancelled: {}: {}",
+        demo.ticks,
+        demo.sent,
+        demo.received,
+        demo.cancelled,
+        if ok { "ok" } else { "FAILED" }
+    );
+    Ok(ok)
+}
+
+/// Each tick writes one message into the pipe; the last one also closes it.
+fn on_tick(lp: &mut DemoLoop, demo: &mut Demo, id: TimerId) {
+    demo.ticks += 1;
+    let ticks = demo.ticks;
+    let msg: &[u8] = match ticks {
+        1 => b"tick 1",
+        2 => b"tick 2",
+        3 => b"tick 3",
+        4 => b"tick 4",
+        _ => b"tick 5",
+    };
+    let fd = demo.writer.as_ref().map_or(-1, OwnedFd::as_raw_fd);
+    let wrote = sys::write(fd, msg).unwrap_or(0);
+    demo.sent += wrote;
+    demo.log(lp, format_args!("tick {ticks}: wrote {wrote} bytes"));
+    if ticks == TICKS {
+        lp.cancel(id);
+        demo.writer = None;
+        demo.log(lp, format_args!("tick {ticks}: cancelled the periodic timer, closed the write end"));
+    }
+}
+
+/// Reads whatever arrived; at end of file, unwatches and stops the loop.
+fn on_readable(lp: &mut DemoLoop, demo: &mut Demo, ev: IoEvent) {
+    let mut buf = [0u8; 64];
+    match sys::read(ev.fd(), &mut buf) {
+        Ok(0) | Err(_) => {
+            lp.unwatch_id(ev.id());
+            lp.stop();
+            demo.log(lp, format_args!("reader: end of file, unwatched, stopping"));
+        }
+        Ok(n) => {
+            demo.received += n;
+            let text = core::str::from_utf8(&buf[..n]).unwrap_or("?");
+            demo.log(lp, format_args!("reader: {n} bytes: \"{text}\""));
+        }
+    }
+}
