@@ -146,6 +146,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// earlier reaper. A child that has a pid watcher is delivered to that
     /// watcher instead, exactly once, whichever path reaps it.
     pub fn children(&mut self, callback: ChildrenFn<C, W, T, B>) -> Result<(), Error> {
+        self.install_child_hooks();
         self.set_internal_signals(self.internal_signals(true))?;
         self.children.reaper = Some(callback);
         // Zombies from before this call: collect them on the next pass.
@@ -182,6 +183,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         options: PidOptions,
         callback: PidFn<C, W, T, B>,
     ) -> Result<ChildId, Error> {
+        self.install_child_hooks();
         let by_pidfd = pidfd.is_some();
         // Fallback watchers have no fd: they are filed under -pid, a number
         // no fd can have, and never reach the backend.
@@ -219,8 +221,28 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         Ok(ChildId(key))
     }
 
+    /// Makes the pass reach the child code (see `hooks`).
+    fn install_child_hooks(&mut self) {
+        self.hooks.child_ready = Some(Self::child_ready);
+        self.hooks.reap = Some(Self::reap_children);
+        self.hooks.child_removed = Some(Self::child_removed);
+    }
+
+    /// A pid watcher left the table: close the pidfd the loop owns, or keep
+    /// the SIGCHLD-mode count (and stop watching SIGCHLD when it is zero).
+    fn child_removed(&mut self, w: &Watcher<Handler<C, W, T, B>>) {
+        if w.registered {
+            let _ = sys::close(w.fd);
+            return;
+        }
+        self.children.by_pid -= 1;
+        if self.children.by_pid == 0 && self.children.reaper.is_none() {
+            let _ = self.set_internal_signals(SigSet::empty());
+        }
+    }
+
     /// The pidfd of a child watcher became readable: collect and deliver.
-    pub(crate) fn child_ready(&mut self, ctx: &mut C, key: Key, fd: RawFd, pid: i32, reap: bool) -> usize {
+    fn child_ready(&mut self, ctx: &mut C, key: Key, fd: RawFd, pid: i32, reap: bool) -> usize {
         let status = match wait_exit(WaitTarget::Pidfd(fd), reap) {
             Ok(Some((_, status))) => Ok(status),
             // Readable means exited; nothing to report means someone else

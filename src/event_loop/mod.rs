@@ -5,6 +5,7 @@
 //! the kernel directly, and never allocates.
 
 mod child;
+mod hooks;
 mod run;
 mod signal;
 mod timer;
@@ -96,6 +97,7 @@ pub struct Loop<C, const W: usize = 256, const T: usize = 256, B: Backend = Epol
     on_wake: Option<WakeFn<C, W, T, B>>,
     signals: signal::Signals<SignalFn<C, W, T, B>>,
     children: child::Children<ChildrenFn<C, W, T, B>>,
+    hooks: hooks::Hooks<C, W, T, B>,
     stop_requested: bool,
     running: bool,
     dispatching: bool,
@@ -126,6 +128,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             on_wake: None,
             signals: signal::Signals::new(),
             children: child::Children::new(),
+            hooks: hooks::Hooks::new(),
             stop_requested: false,
             running: false,
             dispatching: false,
@@ -206,8 +209,8 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
                 .is_some_and(|w| matches!(w.callback, Handler::Child { .. }))
     }
 
-    /// Removes any watcher-table entry: takes it out of the kernel, closes a
-    /// pidfd the loop owns, and keeps the fallback child count.
+    /// Removes any watcher-table entry: takes it out of the kernel and, for
+    /// a pid watcher, lets the child code close its pidfd or update counts.
     fn remove_watcher(&mut self, key: crate::table::Key) -> bool {
         let Some(w) = self.watchers.remove(key) else { return false };
         if w.registered {
@@ -215,15 +218,8 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             // first); the watcher is gone either way.
             let _ = self.backend.deregister(w.fd);
         }
-        if let Handler::Child { .. } = w.callback {
-            if w.registered {
-                let _ = crate::sys::close(w.fd);
-            } else {
-                self.children.by_pid -= 1;
-                if self.children.by_pid == 0 && self.children.reaper.is_none() {
-                    let _ = self.set_internal_signals(crate::sys::SigSet::empty());
-                }
-            }
+        if let (Handler::Child { .. }, Some(removed)) = (w.callback, self.hooks.child_removed) {
+            removed(self, &w);
         }
         true
     }
@@ -242,6 +238,8 @@ impl<C, const W: usize, const T: usize, B: Backend> Drop for Loop<C, W, T, B> {
                 self.remove_watcher(key);
             }
         }
-        self.signals.restore_mask();
+        if let Some(restore) = self.hooks.restore_mask {
+            restore(self);
+        }
     }
 }

@@ -92,7 +92,9 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
                 continue;
             }
             if ev.key == SIGNAL_KEY.to_u64() {
-                calls += self.dispatch_signals(ctx);
+                if let Some(signals) = self.hooks.signals {
+                    calls += signals(self, ctx);
+                }
                 continue;
             }
             calls += self.dispatch_io(ctx, Key::from_u64(ev.key), ev.ready);
@@ -107,8 +109,8 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
                 }
             }
         }
-        if self.children.scan_owed {
-            calls += self.reap_children(ctx);
+        if let (true, Some(reap)) = (self.children.scan_owed, self.hooks.reap) {
+            calls += reap(self, ctx);
         }
         calls += self.fire_timers(ctx, seq_limit);
         Ok(calls)
@@ -124,7 +126,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             return 0;
         };
         if let Handler::Child { pid, reap, .. } = w.callback {
-            return self.child_ready(ctx, key, w.fd, pid, reap);
+            return self.hooks.child_ready.map_or(0, |ready| ready(self, ctx, key, w.fd, pid, reap));
         }
         let sides: &[Side] = if ready.contains(Ready::ERROR) && w.interest.contains(Interest::ERROR) {
             &[Side::Error]

@@ -217,6 +217,8 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
                 let fd = signalfd::signalfd(None, wanted)?.ok_or(Error::Os(Errno::EBADF))?;
                 self.backend.register(fd.as_raw_fd(), SIGNAL_KEY.to_u64(), Interest::READ, Trigger::Level)?;
                 self.signals.fd = Some(fd);
+                self.hooks.signals = Some(Self::dispatch_signals);
+                self.hooks.restore_mask = Some(|lp| lp.signals.restore_mask());
             }
         }
         self.signals.in_fd = wanted;
