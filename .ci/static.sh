@@ -72,7 +72,7 @@ tdir=${CARGO_TARGET_DIR:-target}
 for t in "${triples[@]}"; do
     dir=$tdir/$t/release/examples
     run=$(runner "$t")
-    for bin in "$dir"/nolibc_*; do
+    for bin in "$dir"/nolibc_* "$dir"/init; do
         name=$(basename "$bin")
         # Skip cargo's hashed copies and dep files, and this script's stripped copies.
         case $name in *.d | *.stripped | *-*) continue ;; esac
@@ -120,6 +120,18 @@ for t in "${triples[@]}"; do
                 echo "$out"
                 tail -n1 <<<"$out" | grep -q ': ok$' || fail "$name: did not add up"
                 ;;
+            init)
+                # Without -s: qemu-user refuses PR_SET_CHILD_SUBREAPER.
+                set +e
+                timeout 60 $run "$bin" -- sh -c 'exit 3' 2>/dev/null
+                code=$?
+                timeout 60 $run "$bin" -- /definitely/not/here 2>/dev/null
+                missing=$?
+                set -e
+                echo "init: child's exit 3 -> $code, missing program -> $missing"
+                [ "$code" = 3 ] || fail "init: exit status $code, want 3"
+                [ "$missing" = 127 ] || fail "init: missing program gave $missing, want 127"
+                ;;
             *)
                 timeout 60 $run "$bin"
                 ;;
@@ -139,5 +151,12 @@ if [ "$size" -gt "$BUDGET" ]; then
     size -A "$bin"
 fi
 [ "$size" -le "$SIZE_LIMIT" ] || fail "nolibc_loop is $size bytes stripped, more than the $SIZE_LIMIT-byte ceiling"
+
+step "size: init, stripped (budget 32 KiB; tini-static is 708 KB)"
+for t in "${triples[@]}"; do
+    echo "$t: $(stat -c %s "$tdir/$t/release/examples/init.stripped") bytes"
+done
+size=$(stat -c %s "$tdir/x86_64-unknown-linux-musl/release/examples/init.stripped")
+[ "$size" -le 65536 ] || fail "init is $size bytes stripped, more than the 64 KiB ceiling"
 
 step "static no-libc examples passed"

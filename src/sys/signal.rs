@@ -18,21 +18,22 @@ macro_rules! signal_numbers {
             #[doc = concat!("`", stringify!($name), "` (", stringify!($value), " on every supported CPU).")]
             pub const $name: i32 = $value;
         )*
-        /// The name of a signal number (`"SIGTERM"`), or `None`.
-        pub fn signal_name(signo: i32) -> Option<&'static str> {
-            match signo {
-                $($value => Some(stringify!($name)),)*
-                _ => None,
-            }
-        }
-        /// The number of a signal name, with or without the `SIG` prefix
-        /// (`"TERM"`, `"SIGTERM"`), or `None`.
-        pub fn signal_number(name: &str) -> Option<i32> {
-            let bare = name.strip_prefix("SIG").unwrap_or(name);
-            $(if bare == &stringify!($name)[3..] { return Some($value); })*
-            None
-        }
+        /// Names by number (index `n - 1`), for the standard signals 1..=31.
+        const NAMES: [&str; 31] = [$(stringify!($name)),*];
     };
+}
+
+/// The name of a signal number (`"SIGTERM"`), or `None`.
+pub fn signal_name(signo: i32) -> Option<&'static str> {
+    NAMES.get(usize::try_from(signo).ok()?.checked_sub(1)?).copied()
+}
+
+/// The number of a signal name, with or without the `SIG` prefix (`"TERM"`,
+/// `"SIGTERM"`), or `None`.
+pub fn signal_number(name: &str) -> Option<i32> {
+    let bare = name.strip_prefix("SIG").unwrap_or(name);
+    let i = NAMES.iter().position(|n| n.strip_prefix("SIG") == Some(bare))?;
+    Some(i as i32 + 1)
 }
 
 signal_numbers!(
