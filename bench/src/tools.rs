@@ -1,0 +1,168 @@
+//! Workload 6 and the instruction counts: the bench binary runs itself in a
+//! child process (`--child ...`) under `strace -f -c` and under
+//! `valgrind --tool=callgrind`, twice with different amounts of work, and
+//! divides the difference by the difference in work. Start-up, set-up and
+//! tear-down cancel out.
+
+use crate::workload::Impl;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Pass counts of the two idle runs.
+pub const IDLE_PASSES: (i64, i64) = (1000, 3000);
+/// Pairs, and writes of the two chain runs, for strace and callgrind.
+pub const CHAIN_N: usize = 1000;
+/// Writes of the two chain runs (events differ by the difference).
+pub const CHAIN_WRITES: (u64, u64) = (2000, 6000);
+
+/// Whether `tool --version` runs.
+pub fn available(tool: &str) -> bool {
+    Command::new(tool)
+        .arg(if tool == "strace" { "-V" } else { "--version" })
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn temp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("linux-event-bench-{}-{name}", std::process::id()))
+}
+
+fn child_args(what: &str, imp: Impl, amounts: &[String]) -> Vec<String> {
+    let mut v = vec!["--child".to_string(), what.to_string(), imp.arg().to_string()];
+    v.extend(amounts.iter().cloned());
+    v
+}
+
+fn run_checked(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+/// Syscall counts by name of one child run under `strace -f -c`.
+fn strace_counts(exe: &Path, args: &[String]) -> Result<BTreeMap<String, i64>, String> {
+    let file = temp("strace");
+    let r = run_checked(Command::new("strace").arg("-f").arg("-c").arg("-o").arg(&file).arg(exe).args(args));
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("strace output: {e}"));
+    let _ = std::fs::remove_file(&file);
+    r?;
+    Ok(parse_strace(&text?))
+}
+
+/// Parses `strace -c`: `% time  seconds  usecs/call  calls  [errors]  syscall`.
+pub fn parse_strace(text: &str) -> BTreeMap<String, i64> {
+    let mut counts = BTreeMap::new();
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() < 5 || cols[0].parse::<f64>().is_err() {
+            continue;
+        }
+        let (Ok(calls), Some(name)) = (cols[3].parse::<i64>(), cols.last()) else { continue };
+        if *name != "total" {
+            counts.insert((*name).to_string(), calls);
+        }
+    }
+    counts
+}
+
+/// Syscalls per unit of work, by name: (big - small) / units.
+pub type PerUnit = BTreeMap<String, f64>;
+
+fn per_unit(small: &BTreeMap<String, i64>, big: &BTreeMap<String, i64>, units: f64) -> PerUnit {
+    let mut out = BTreeMap::new();
+    for name in small.keys().chain(big.keys()) {
+        let d = big.get(name).copied().unwrap_or(0) - small.get(name).copied().unwrap_or(0);
+        if d != 0 {
+            out.insert(name.clone(), d as f64 / units);
+        }
+    }
+    out
+}
+
+/// What one implementation does in syscalls.
+pub struct Syscalls {
+    /// Per idle pass (fd ready, one timer an hour away).
+    pub idle: PerUnit,
+    /// Per event of the chain workload.
+    pub chain: PerUnit,
+}
+
+/// Counts syscalls per idle pass and per chain event for `imp`.
+pub fn syscalls(exe: &Path, imp: Impl) -> Result<Syscalls, String> {
+    let (p1, p2) = IDLE_PASSES;
+    let a = strace_counts(exe, &child_args("idle", imp, &[p1.to_string()]))?;
+    let b = strace_counts(exe, &child_args("idle", imp, &[p2.to_string()]))?;
+    let idle = per_unit(&a, &b, (p2 - p1) as f64);
+    let (w1, w2) = CHAIN_WRITES;
+    let n = CHAIN_N.to_string();
+    let a = strace_counts(exe, &child_args("chain", imp, &[n.clone(), w1.to_string()]))?;
+    let b = strace_counts(exe, &child_args("chain", imp, &[n, w2.to_string()]))?;
+    let chain = per_unit(&a, &b, (w2 - w1) as f64);
+    Ok(Syscalls { idle, chain })
+}
+
+/// Total user-space instructions (`Ir`) of one child run under callgrind.
+fn callgrind_ir(exe: &Path, args: &[String]) -> Result<u64, String> {
+    let file = temp("callgrind");
+    let r = run_checked(
+        Command::new("valgrind")
+            .arg("--tool=callgrind")
+            .arg("-q")
+            .arg(format!("--callgrind-out-file={}", file.display()))
+            .arg(exe)
+            .args(args),
+    );
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("callgrind output: {e}"));
+    let _ = std::fs::remove_file(&file);
+    r?;
+    let text = text?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("summary:").or_else(|| l.strip_prefix("totals:")))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| "no summary line in the callgrind output".to_string())
+}
+
+/// User-space instructions per chain event for `imp` (n = `CHAIN_N`).
+pub fn instructions_per_event(exe: &Path, imp: Impl) -> Result<f64, String> {
+    let (w1, w2) = CHAIN_WRITES;
+    let n = CHAIN_N.to_string();
+    let a = callgrind_ir(exe, &child_args("chain", imp, &[n.clone(), w1.to_string()]))?;
+    let b = callgrind_ir(exe, &child_args("chain", imp, &[n, w2.to_string()]))?;
+    Ok((b as f64 - a as f64) / (w2 - w1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_strace_summary() {
+        let text = "\
+% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 60.00    0.000600           0      2000           epoll_pwait
+ 40.00    0.000400           0      1000        12 read
+------ ----------- ----------- --------- --------- ----------------
+100.00    0.001000           0      3000        12 total
+";
+        let c = parse_strace(text);
+        assert_eq!(c.get("epoll_pwait"), Some(&2000));
+        assert_eq!(c.get("read"), Some(&1000));
+        assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn per_unit_is_the_difference() {
+        let a: BTreeMap<_, _> = [("read".to_string(), 10), ("close".to_string(), 3)].into();
+        let b: BTreeMap<_, _> = [("read".to_string(), 30), ("close".to_string(), 3)].into();
+        let p = per_unit(&a, &b, 10.0);
+        assert_eq!(p.get("read"), Some(&2.0));
+        assert!(!p.contains_key("close"));
+    }
+}
