@@ -26,21 +26,22 @@ bitflags! {
 }
 
 bitflags! {
-    /// What the kernel reported for an fd, as seen by a callback.
+    /// What the kernel reported for an fd, as seen by a callback. The bits
+    /// are epoll's (and poll's), so the epoll backend converts with one AND.
     #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-    pub struct Ready: u8 {
+    pub struct Ready: u32 {
         /// Data can be read (`EPOLLIN`).
-        const READABLE = 1;
-        /// Data can be written (`EPOLLOUT`).
-        const WRITABLE = 2;
-        /// An error is pending on the fd (`EPOLLERR`).
-        const ERROR = 4;
-        /// Both directions are closed (`EPOLLHUP`).
-        const HANGUP = 8;
-        /// The peer closed its writing side (`EPOLLRDHUP`).
-        const READ_HANGUP = 16;
+        const READABLE = 0x1;
         /// Urgent data (`EPOLLPRI`).
-        const PRIORITY = 32;
+        const PRIORITY = 0x2;
+        /// Data can be written (`EPOLLOUT`).
+        const WRITABLE = 0x4;
+        /// An error is pending on the fd (`EPOLLERR`).
+        const ERROR = 0x8;
+        /// Both directions are closed (`EPOLLHUP`).
+        const HANGUP = 0x10;
+        /// The peer closed its writing side (`EPOLLRDHUP`).
+        const READ_HANGUP = 0x2000;
     }
 }
 

@@ -8,7 +8,7 @@ use super::Loop;
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::interest::{Interest, Ready, Side};
-use crate::table::{Key, TimerState};
+use crate::table::{Key, TimerState, Watcher};
 use crate::time::Instant;
 use core::time::Duration;
 
@@ -128,20 +128,26 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         if let Handler::Child { pid, reap, .. } = w.callback {
             return self.hooks.child_ready.map_or(0, |ready| ready(self, ctx, key, w.fd, pid, reap));
         }
-        let sides: &[Side] = if ready.contains(Ready::ERROR) && w.interest.contains(Interest::ERROR) {
-            &[Side::Error]
-        } else {
-            &[Side::Read, Side::Write]
-        };
+        let Handler::Io(callback) = w.callback else { return 0 };
+        let event = |w: &Watcher<_>, side| IoEvent { id: WatchId(key), fd: w.fd, side, ready, data: w.data };
+        if ready.contains(Ready::ERROR) && w.interest.contains(Interest::ERROR) {
+            callback(self, ctx, event(&w, Side::Error));
+            return 1;
+        }
         let mut calls = 0;
-        for &side in sides {
-            let Some(w) = self.watchers.get(key) else { break };
-            if !w.interest.contains(side.interest()) || !wakes(side, ready, w.interest) {
-                continue;
+        let (mut w, mut callback) = (w, callback);
+        if w.interest.contains(Interest::READ) && wakes(Side::Read, ready, w.interest) {
+            callback(self, ctx, event(&w, Side::Read));
+            calls += 1;
+            // The callback may have removed, replaced or changed its watcher:
+            // the write side sees the watcher as it is now, or nothing.
+            match self.watchers.get(key) {
+                Some(now @ Watcher { callback: Handler::Io(cb), .. }) => (w, callback) = (*now, *cb),
+                _ => return calls,
             }
-            let Handler::Io(callback) = w.callback else { break };
-            let ev = IoEvent { id: WatchId(key), fd: w.fd, side, ready, data: w.data };
-            callback(self, ctx, ev);
+        }
+        if w.interest.contains(Interest::WRITE) && wakes(Side::Write, ready, w.interest) {
+            callback(self, ctx, event(&w, Side::Write));
             calls += 1;
         }
         calls

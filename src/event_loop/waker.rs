@@ -74,8 +74,12 @@ impl Waker {
     pub fn signal(&self, n: u64) -> Result<(), Error> {
         let slot = self.enter()?;
         slot.pending.fetch_add(n, SeqCst);
-        slot.rung.store(true, SeqCst);
-        let result = if slot.sleeping.load(SeqCst) { eventfd::add(slot.fd(), 1).map_err(Error::Os) } else { Ok(()) };
+        // Only the signal that rings first since the loop last looked needs
+        // the doorbell, and only if the loop sleeps: a later one finds the
+        // bell rung, and a loop about to sleep sees `rung` and does not.
+        let first = !slot.rung.swap(true, SeqCst);
+        let wake = first && slot.sleeping.load(SeqCst);
+        let result = if wake { eventfd::add(slot.fd(), 1).map_err(Error::Os) } else { Ok(()) };
         slot.state.fetch_sub(1, Release);
         result
     }

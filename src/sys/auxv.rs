@@ -1,7 +1,7 @@
 //! Finding `AT_SYSINFO_EHDR` (the address of the kernel's vDSO image) without libc.
 //!
 //! The address is handed in by a no-libc entry point ([`set_sysinfo_ehdr`]) or looked up
-//! once with `prctl(PR_GET_AUXV)`, then `/proc/self/auxv`, and cached. This module never
+//! once from `/proc/self/auxv`, else with `prctl(PR_GET_AUXV)`, and cached. This module never
 //! panics and never allocates: every failure just means "no vDSO known" (`0`).
 
 use core::mem::size_of;
@@ -67,7 +67,11 @@ pub unsafe fn set_sysinfo_ehdr(addr: usize) {
 /// Reads the auxiliary vector from the kernel and picks out `AT_SYSINFO_EHDR` (`0` if absent).
 fn lookup() -> usize {
     let mut buf = [0usize; AUXV_WORDS];
-    let words = read_prctl(&mut buf).or_else(|| read_proc(&mut buf)).unwrap_or(0);
+    // /proc first: emulators and tools that run the program on a view of
+    // memory of their own (valgrind) fake it consistently, while prctl
+    // (Linux 6.4, newer than they know) reaches the kernel and returns the
+    // host's vector. prctl serves where /proc is not mounted (early PID 1).
+    let words = read_proc(&mut buf).or_else(|| read_prctl(&mut buf)).unwrap_or(0);
     find(&buf[..words], AT_SYSINFO_EHDR)
 }
 

@@ -1,8 +1,9 @@
 //! `TimerHeap`: the scheduler, an indexed 4-ary min-heap of deadlines.
 //!
 //! Heap nodes carry the deadline and an insertion sequence number beside the
-//! slot index, so sifting never touches the slots; each slot records its
-//! heap position, which makes cancel and re-arm O(log n). Equal deadlines
+//! slot index, so sifting never touches the slots; a dense array records
+//! each slot's heap position (4 bytes a slot, so the writes a sift makes
+//! stay in few cache lines), which makes cancel and re-arm O(log n). Equal deadlines
 //! pop in insertion order. Never allocates, never panics.
 
 use super::key::Key;
@@ -37,8 +38,6 @@ impl Node {
 #[derive(Copy, Clone, Debug)]
 struct Slot<F> {
     generation: u32,
-    /// Heap index while `Pending`.
-    pos: u32,
     /// `None` while the slot is free.
     state: Option<TimerState>,
     /// Period in ns for a repeating timer.
@@ -62,6 +61,8 @@ pub struct Due<F> {
 /// A fixed-capacity timer heap.
 pub struct TimerHeap<F, const T: usize> {
     slots: Vec<Slot<F>, T>,
+    /// Heap index of each slot while it is `Pending`.
+    pos: Vec<u32, T>,
     free: Vec<u32, T>,
     heap: Vec<Node, T>,
     seq: u64,
@@ -78,7 +79,7 @@ const ARITY: usize = 4;
 impl<F: Copy, const T: usize> TimerHeap<F, T> {
     /// An empty heap.
     pub const fn new() -> Self {
-        TimerHeap { slots: Vec::new(), free: Vec::new(), heap: Vec::new(), seq: 0 }
+        TimerHeap { slots: Vec::new(), pos: Vec::new(), free: Vec::new(), heap: Vec::new(), seq: 0 }
     }
 
     /// Allocated timers (pending, disabled or firing).
@@ -113,8 +114,10 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
-                let fresh = Slot { generation: 0, pos: 0, state: None, interval: None, callback: None };
+                let fresh = Slot { generation: 0, state: None, interval: None, callback: None };
                 self.slots.push(fresh).map_err(|_| Error::Capacity)?;
+                // Cannot fail: `pos` has one entry per slot.
+                let _ = self.pos.push(0);
                 (self.slots.len() - 1) as u32
             }
         };
@@ -143,7 +146,7 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
     /// The deadline of a pending timer.
     pub fn deadline(&self, key: Key) -> Option<u64> {
         let s = self.live(key)?;
-        (s.state == Some(TimerState::Pending)).then(|| self.heap[s.pos as usize].deadline)
+        (s.state == Some(TimerState::Pending)).then(|| self.heap[self.pos[key.slot as usize] as usize].deadline)
     }
 
     /// Frees the timer. Returns whether the key named a live timer; a stale
@@ -151,7 +154,7 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
     pub fn cancel(&mut self, key: Key) -> bool {
         let Some(s) = self.live(key) else { return false };
         if s.state == Some(TimerState::Pending) {
-            self.remove_at(s.pos as usize);
+            self.remove_at(self.pos[key.slot as usize] as usize);
         }
         let s = &mut self.slots[key.slot as usize];
         s.state = None;
@@ -166,8 +169,17 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
     /// keeping its key. It sorts after every timer scheduled before.
     pub fn schedule(&mut self, key: Key, deadline: Option<u64>) -> bool {
         let Some(s) = self.live(key) else { return false };
-        if s.state == Some(TimerState::Pending) {
-            self.remove_at(s.pos as usize);
+        let pending = s.state == Some(TimerState::Pending);
+        if let (true, Some(d)) = (pending, deadline) {
+            // Re-arm in place: one sift instead of a removal and an insertion.
+            let at = self.pos[key.slot as usize] as usize;
+            self.heap[at] = Node { deadline: d, seq: self.seq, slot: key.slot };
+            self.seq += 1;
+            self.resift(at);
+            return true;
+        }
+        if pending {
+            self.remove_at(self.pos[key.slot as usize] as usize);
         }
         self.slots[key.slot as usize].state = Some(TimerState::Disabled);
         if let Some(d) = deadline {
@@ -253,15 +265,23 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
         self.heap.swap(at, last);
         self.heap.pop();
         if at < last {
-            self.place(at);
-            let parent_later = at > 0 && self.heap[at].before(&self.heap[(at - 1) / ARITY]);
-            if parent_later { self.sift_up(at) } else { self.sift_down(at) }
+            self.resift(at);
+        }
+    }
+
+    /// Restores heap order after the node at `at` changed: up if it now
+    /// sorts before its parent, else down.
+    fn resift(&mut self, at: usize) {
+        if at > 0 && self.heap[at].before(&self.heap[(at - 1) / ARITY]) {
+            self.sift_up(at);
+        } else {
+            self.sift_down(at);
         }
     }
 
     fn place(&mut self, at: usize) {
         let slot = self.heap[at].slot as usize;
-        self.slots[slot].pos = at as u32;
+        self.pos[slot] = at as u32;
     }
 
     fn sift_up(&mut self, mut at: usize) {
@@ -351,6 +371,30 @@ mod tests {
             last = d;
         }
         assert_eq!(fired.len(), 40 - 14);
+    }
+
+    #[test]
+    fn rearming_in_place_keeps_deadline_order_and_fifo_ties() {
+        let mut h: TimerHeap<u32, 64> = TimerHeap::new();
+        let keys: StdVec<Key> = (0..50u32).map(|i| h.insert(Some(u64::from(i * 7 % 50)), None, i).unwrap()).collect();
+        // Move every third earlier, every third later, some onto equal deadlines.
+        let mut expected: StdVec<(u64, usize, u32)> = StdVec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let d = match i % 3 {
+                0 => 5,
+                1 => 100 + (i as u64 % 4),
+                _ => u64::from(i as u32 * 7 % 50),
+            };
+            if i % 3 != 2 {
+                assert!(h.schedule(*k, Some(d)));
+            }
+            // Rescheduled ones sort after every timer scheduled before them.
+            let order = if i % 3 == 2 { i } else { 1000 + i };
+            expected.push((d, order, i as u32));
+        }
+        expected.sort();
+        let want: StdVec<u32> = expected.iter().map(|e| e.2).collect();
+        assert_eq!(drain(&mut h, 1_000), want);
     }
 
     #[test]
