@@ -210,6 +210,9 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             data: options.data,
         };
         let (key, replaced) = self.watchers.insert(watcher)?;
+        if by_pidfd {
+            self.in_kernel += 1;
+        }
         if replaced.is_some_and(|old| !old.registered) {
             // A second watcher for the same pid (SIGCHLD mode) replaced the first.
             self.children.by_pid -= 1;

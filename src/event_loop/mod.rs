@@ -61,7 +61,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Copy for Handler<C, W, T, B>
 /// `C` is the context passed to [`run`](Loop::run) and on to every
 /// callback; callbacks are plain `fn` pointers (closures that capture
 /// nothing coerce to them), so the loop stores no closures and allocates
-/// nothing. `W` must be a power of two.
+/// nothing. `W` must be a power of two, at least 2 (checked at compile time).
 ///
 /// ```
 /// use core::time::Duration;
@@ -101,6 +101,11 @@ pub struct Loop<C, const W: usize = 256, const T: usize = 256, B: Backend = Epol
     stop_requested: bool,
     running: bool,
     dispatching: bool,
+    /// Watchers the kernel currently holds (what can still wake `run`).
+    in_kernel: usize,
+    /// The one-shot timer whose callback is running, so a panic that
+    /// unwinds out of it cannot leave its slot allocated for good.
+    firing: Option<crate::table::Key>,
 }
 
 impl<C, const W: usize, const T: usize> Loop<C, W, T, Epoll> {
@@ -111,7 +116,8 @@ impl<C, const W: usize, const T: usize> Loop<C, W, T, Epoll> {
 }
 
 impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
-    const CHECK_CAPACITY: () = assert!(W.is_power_of_two() && W < u32::MAX as usize / 2 && T < u32::MAX as usize / 2);
+    const CHECK_CAPACITY: () =
+        assert!(W.is_power_of_two() && W >= 2 && W < u32::MAX as usize / 2 && T < u32::MAX as usize / 2);
 
     /// A loop on the given backend.
     pub fn with_backend(mut backend: B) -> Result<Self, Error> {
@@ -132,6 +138,8 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             stop_requested: false,
             running: false,
             dispatching: false,
+            in_kernel: 0,
+            firing: None,
         })
     }
 
@@ -214,6 +222,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     fn remove_watcher(&mut self, key: crate::table::Key) -> bool {
         let Some(w) = self.watchers.remove(key) else { return false };
         if w.registered {
+            self.in_kernel -= 1;
             // Only kernel-side bookkeeping can fail here (the fd was closed
             // first); the watcher is gone either way.
             let _ = self.backend.deregister(w.fd);

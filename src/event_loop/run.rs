@@ -47,16 +47,17 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         self.pass(ctx, timeout)
     }
 
+    /// Whether anything could still wake the loop: a watcher the kernel
+    /// holds, a pending timer, the waker, or the signalfd (disabled watchers
+    /// and disabled timers cannot).
     fn has_work(&self) -> bool {
-        !self.watchers.is_empty() || self.timers.pending() > 0 || self.waker.is_some() || self.signals.fd().is_some()
+        self.in_kernel > 0 || self.timers.pending() > 0 || self.waker.is_some() || self.signals.fd().is_some()
     }
 
     fn pass(&mut self, ctx: &mut C, timeout: Option<Duration>) -> Result<usize, Error> {
-        self.running = true;
-        let result = self.wait_and_dispatch(ctx, timeout);
-        self.running = false;
-        self.dispatching = false;
-        result
+        let guard = PassGuard(self);
+        guard.0.running = true;
+        guard.0.wait_and_dispatch(ctx, timeout)
     }
 
     fn wait_and_dispatch(&mut self, ctx: &mut C, timeout: Option<Duration>) -> Result<usize, Error> {
@@ -163,13 +164,31 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             if let Some(interval) = due.interval {
                 self.timers.schedule(due.key, Some(next_tick(due.deadline, interval, now)));
             }
+            self.firing = Some(due.key);
             (due.callback)(self, ctx, TimerId(due.key));
+            self.firing = None;
             calls += 1;
             if self.timers.state(due.key) == Some(TimerState::Firing) {
                 self.timers.finish(due.key);
             }
         }
         calls
+    }
+}
+
+/// Ends a pass however it ends, a callback's panic unwinding through it
+/// included: the loop stays usable (not running, not dispatching) and a
+/// one-shot timer whose callback panicked is freed.
+struct PassGuard<'a, C, const W: usize, const T: usize, B: Backend>(&'a mut Loop<C, W, T, B>);
+
+impl<C, const W: usize, const T: usize, B: Backend> Drop for PassGuard<'_, C, W, T, B> {
+    fn drop(&mut self) {
+        let lp = &mut *self.0;
+        lp.running = false;
+        lp.dispatching = false;
+        if let Some(key) = lp.firing.take() {
+            lp.timers.finish(key);
+        }
     }
 }
 

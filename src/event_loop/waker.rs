@@ -73,7 +73,8 @@ impl Waker {
     /// looks at the count before it blocks again.
     pub fn signal(&self, n: u64) -> Result<(), Error> {
         let slot = self.enter()?;
-        slot.pending.fetch_add(n, SeqCst);
+        // Saturate: a count that wrapped to 0 would lose the wake-up.
+        let _ = slot.pending.fetch_update(SeqCst, SeqCst, |c| Some(c.saturating_add(n)));
         // Only the signal that rings first since the loop last looked needs
         // the doorbell, and only if the loop sleeps: a later one finds the
         // bell rung, and a loop about to sleep sees `rung` and does not.

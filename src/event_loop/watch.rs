@@ -7,7 +7,7 @@ use super::{Handler, Loop, WatchFn};
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::interest::{Interest, Ready, Side, Trigger};
-use crate::sys::{Errno, RawFd};
+use crate::sys::{self, Errno, RawFd};
 use crate::table::{Key, Watcher};
 
 /// Names one watcher. Goes stale when the watcher is removed or replaced;
@@ -256,9 +256,16 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         let k = key.to_u64();
         match (registered, wanted) {
             (true, true) => self.backend.modify(fd, k, interest, trigger)?,
-            (false, true) => self.backend.register(fd, k, interest, trigger)?,
-            (true, false) => self.backend.deregister(fd)?,
-            (false, false) => {}
+            (false, true) => {
+                self.backend.register(fd, k, interest, trigger)?;
+                self.in_kernel += 1;
+            }
+            (true, false) => {
+                self.backend.deregister(fd)?;
+                self.in_kernel -= 1;
+            }
+            // Nothing to ask the kernel for, but a bad fd is still refused.
+            (false, false) => sys::check_fd(fd)?,
         }
         Ok(wanted)
     }

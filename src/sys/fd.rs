@@ -121,6 +121,12 @@ pub fn open_readonly(path: &core::ffi::CStr) -> Result<OwnedFd, Errno> {
     Ok(OwnedFd(fd as RawFd))
 }
 
+/// `Ok` if `fd` is an open file descriptor, `EBADF` if not.
+pub fn check_fd(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: fcntl(F_GETFD) takes no pointers.
+    check(unsafe { sc::syscall2(k::__NR_fcntl as usize, fd as usize, k::F_GETFD as usize) }).map(drop)
+}
+
 /// Duplicates `fd` onto the lowest free fd number, close-on-exec.
 pub fn dup(fd: RawFd) -> Result<OwnedFd, Errno> {
     // SAFETY: fcntl(F_DUPFD_CLOEXEC) takes no pointers.

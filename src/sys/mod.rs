@@ -22,7 +22,7 @@ mod wait;
 
 pub use auxv::set_sysinfo_ehdr;
 pub use errno::Errno;
-pub use fd::{OwnedFd, RawFd, close, dup, open_readonly, pipe, read, write};
+pub use fd::{OwnedFd, RawFd, check_fd, close, dup, open_readonly, pipe, read, write};
 pub use pidfd::{pidfd_open, pidfd_send_signal};
 pub use prctl::{is_child_subreaper, set_child_subreaper, set_parent_death_signal};
 pub use process::{ExecPlan, MAX_EXEC_ARGS, ProcessGroup, Spawned, exit_group, spawn};
