@@ -5,11 +5,8 @@
 //! child behind on error.
 
 use super::SignalState;
-use crate::sys::{self, Errno, ExecPlan, ProcessGroup, RawFd, SigSet, Spawned};
+use crate::sys::{self, Errno, ExecPlan, ProcessGroup, RawFd, Spawned};
 use core::ffi::CStr;
-
-/// The PATH searched when the environment has none (execvp's choice).
-const DEFAULT_PATH: &[u8] = b"/usr/local/bin:/usr/bin:/bin";
 
 /// How to start a program. Arguments and environment are the caller's C
 /// strings; nothing is copied or allocated.
@@ -40,24 +37,7 @@ impl<'a> Spawn<'a> {
     /// `/usr/local/bin:/usr/bin:/bin`). `argv` defaults to `[program]`,
     /// the environment to empty.
     pub fn new(program: &'a CStr) -> Self {
-        Spawn {
-            plan: ExecPlan {
-                program,
-                argv: &[],
-                envp: &[],
-                search_path: DEFAULT_PATH,
-                mask: SigSet::empty(),
-                ignored: SigSet::empty(),
-                group: ProcessGroup::Inherit,
-                foreground_tty: None,
-                parent_death_signal: None,
-                cwd: None,
-                stdio: [None; 3],
-                close_other_fds: true,
-            },
-            own_argv: [program],
-            argv_given: false,
-        }
+        Spawn { plan: ExecPlan::new(program, &[]), own_argv: [program], argv_given: false }
     }
 
     /// The whole argument vector, `argv[0]` included.

@@ -25,7 +25,7 @@ pub use errno::Errno;
 pub use fd::{OwnedFd, RawFd, check_fd, close, dup, open_readonly, pipe, read, write};
 pub use pidfd::{pidfd_open, pidfd_send_signal};
 pub use prctl::{is_child_subreaper, set_child_subreaper, set_parent_death_signal};
-pub use process::{ExecPlan, MAX_EXEC_ARGS, ProcessGroup, Spawned, exit_group, spawn};
+pub use process::{DEFAULT_PATH, ExecPlan, MAX_EXEC_ARGS, ProcessGroup, Spawned, exit_group, spawn};
 pub use signal::*;
 pub use signalfd::SignalfdSiginfo;
 pub use tty::{isatty, tcsetpgrp};

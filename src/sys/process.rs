@@ -72,6 +72,31 @@ pub struct ExecPlan<'a> {
     pub close_other_fds: bool,
 }
 
+/// The PATH searched when the environment has none (execvp's choice).
+pub const DEFAULT_PATH: &[u8] = b"/usr/local/bin:/usr/bin:/bin";
+
+impl<'a> ExecPlan<'a> {
+    /// Runs `program` with `argv`: empty environment, PATH
+    /// [`DEFAULT_PATH`], nothing blocked, every signal at its default
+    /// action, same process group, fds above 2 closed at exec.
+    pub const fn new(program: &'a CStr, argv: &'a [&'a CStr]) -> Self {
+        ExecPlan {
+            program,
+            argv,
+            envp: &[],
+            search_path: DEFAULT_PATH,
+            mask: SigSet::empty(),
+            ignored: SigSet::empty(),
+            group: ProcessGroup::Inherit,
+            foreground_tty: None,
+            parent_death_signal: None,
+            cwd: None,
+            stdio: [None; 3],
+            close_other_fds: true,
+        }
+    }
+}
+
 /// A started child.
 #[derive(Debug)]
 pub struct Spawned {
@@ -368,20 +393,7 @@ mod tests {
     use super::*;
 
     fn plan<'a>(program: &'a CStr, argv: &'a [&'a CStr]) -> ExecPlan<'a> {
-        ExecPlan {
-            program,
-            argv,
-            envp: &[],
-            search_path: b"/usr/local/bin:/usr/bin:/bin",
-            mask: SigSet::empty(),
-            ignored: SigSet::empty(),
-            group: ProcessGroup::Inherit,
-            foreground_tty: None,
-            parent_death_signal: None,
-            cwd: None,
-            stdio: [None; 3],
-            close_other_fds: true,
-        }
+        ExecPlan::new(program, argv)
     }
 
     fn wait(child: &Spawned) -> super::super::wait::ExitStatus {
