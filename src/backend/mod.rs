@@ -5,8 +5,10 @@
 //! interprets keys beyond handing them back.
 
 mod epoll;
+mod sim;
 
 pub use epoll::{Epoll, EpollTimer};
+pub use sim::{Sim, SimRegistration};
 
 use crate::interest::{Interest, Ready, Trigger};
 use crate::sys::{Errno, RawFd};
@@ -63,4 +65,10 @@ pub trait Backend {
 
     /// Whether `fd` is one the backend itself owns and must not be watched.
     fn owns_fd(&self, fd: RawFd) -> bool;
+
+    /// `Ok` if `fd` names an open file, `EBADF` if not: how a watcher that
+    /// asks the kernel for nothing (empty interest) is still checked.
+    fn check_fd(&self, fd: RawFd) -> Result<(), Errno> {
+        crate::sys::check_fd(fd)
+    }
 }

@@ -103,6 +103,10 @@ pub struct Loop<C, const W: usize = 256, const T: usize = 256, B: Backend = Epol
     dispatching: bool,
     /// Watchers the kernel currently holds (what can still wake `run`).
     in_kernel: usize,
+    /// Fds whose deregistration the backend refused (not epoll's closed-fd
+    /// cases, which are success): retried before every wait, since a
+    /// registration left behind would keep reporting under a stale key.
+    failed_deregs: heapless::Vec<crate::sys::RawFd, 8>,
     /// The one-shot timer whose callback is running, so a panic that
     /// unwinds out of it cannot leave its slot allocated for good.
     firing: Option<crate::table::Key>,
@@ -139,6 +143,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             running: false,
             dispatching: false,
             in_kernel: 0,
+            failed_deregs: heapless::Vec::new(),
             firing: None,
         })
     }
@@ -217,15 +222,32 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
                 .is_some_and(|w| matches!(w.callback, Handler::Child { .. }))
     }
 
+    /// Retries deregistrations the backend refused earlier; keeps those it
+    /// still refuses. An fd watched again since then is left alone.
+    pub(crate) fn retry_deregistrations(&mut self) {
+        let mut i = 0;
+        while i < self.failed_deregs.len() {
+            let fd = self.failed_deregs[i];
+            if self.watchers.key_of_fd(fd).is_some() || self.backend.deregister(fd).is_ok() {
+                self.failed_deregs.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
     /// Removes any watcher-table entry: takes it out of the kernel and, for
     /// a pid watcher, lets the child code close its pidfd or update counts.
     fn remove_watcher(&mut self, key: crate::table::Key) -> bool {
         let Some(w) = self.watchers.remove(key) else { return false };
         if w.registered {
             self.in_kernel -= 1;
-            // Only kernel-side bookkeeping can fail here (the fd was closed
-            // first); the watcher is gone either way.
-            let _ = self.backend.deregister(w.fd);
+            // The watcher is gone either way; a refused deregistration is
+            // retried before later waits (and its events are stale by now).
+            if self.backend.deregister(w.fd).is_err() && self.failed_deregs.push(w.fd).is_err() {
+                self.failed_deregs.remove(0);
+                let _ = self.failed_deregs.push(w.fd);
+            }
         }
         if let (Handler::Child { .. }, Some(removed)) = (w.callback, self.hooks.child_removed) {
             removed(self, &w);

@@ -61,6 +61,9 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     }
 
     fn wait_and_dispatch(&mut self, ctx: &mut C, timeout: Option<Duration>) -> Result<usize, Error> {
+        if !self.failed_deregs.is_empty() {
+            self.retry_deregistrations();
+        }
         let mut deadline = self.timers.peek_deadline().map(Instant::from_nanos);
         if let Some(t) = timeout {
             let limit = if t.is_zero() { self.now } else { self.update_now()? + t };
@@ -145,6 +148,10 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             match self.watchers.get(key) {
                 Some(now @ Watcher { callback: Handler::Io(cb), .. }) => (w, callback) = (*now, *cb),
                 _ => return calls,
+            }
+            // Asked for errors meanwhile: they go to the error side alone.
+            if ready.contains(Ready::ERROR) && w.interest.contains(Interest::ERROR) {
+                return calls;
             }
         }
         if w.interest.contains(Interest::WRITE) && wakes(Side::Write, ready, w.interest) {

@@ -7,7 +7,7 @@ use super::{Handler, Loop, WatchFn};
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::interest::{Interest, Ready, Side, Trigger};
-use crate::sys::{self, Errno, RawFd};
+use crate::sys::{Errno, RawFd};
 use crate::table::{Key, Watcher};
 
 /// Names one watcher. Goes stale when the watcher is removed or replaced;
@@ -265,7 +265,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
                 self.in_kernel -= 1;
             }
             // Nothing to ask the kernel for, but a bad fd is still refused.
-            (false, false) => sys::check_fd(fd)?,
+            (false, false) => self.backend.check_fd(fd)?,
         }
         Ok(wanted)
     }
