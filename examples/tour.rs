@@ -1,12 +1,17 @@
 //! A short tour of the loop: a socket pair, one-shot and periodic timers,
 //! and a waker signalled from another thread. Exits by itself.
 //!
-//! Run it with `cargo run --example tour`.
+//! Run it with `cargo run --example tour`. `LINUX_EVENT_BACKEND=epoll`,
+//! `linux-aio` or `io_uring` picks the backend (unset: `auto`); the first
+//! line names the one in use, the second (if any) why `auto` fell back.
 
-use linux_event::{Interest, Loop, Side, sys};
+use linux_event::backend::{AnyBackend, BackendKind};
+use linux_event::{Interest, Side, sys};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
+
+type Loop<C> = linux_event::Loop<C, 256, 256, AnyBackend>;
 
 #[derive(Default)]
 struct Tour {
@@ -25,8 +30,18 @@ impl Tour {
 }
 
 fn main() -> Result<(), linux_event::Error> {
-    let mut lp: Loop<Tour> = Loop::new()?;
+    let kind = match std::env::var("LINUX_EVENT_BACKEND") {
+        Ok(name) if !name.is_empty() => BackendKind::from_name(&name).unwrap_or_else(|| {
+            eprintln!("LINUX_EVENT_BACKEND={name:?}: expected auto, epoll, linux-aio or io_uring");
+            std::process::exit(2)
+        }),
+        _ => BackendKind::Auto,
+    };
+    let mut lp: Loop<Tour> = Loop::with_backend(AnyBackend::new(kind)?)?;
     println!("backend: {}", lp.backend_name());
+    if let Some((tried, why)) = lp.backend().fallback() {
+        println!("         ({tried} was refused by the kernel: {why})");
+    }
 
     let (reader, writer) = UnixStream::pair().expect("socketpair");
     reader.set_nonblocking(true).expect("nonblocking");

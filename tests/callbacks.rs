@@ -3,10 +3,10 @@
 
 mod common;
 
-use common::{NO_WAIT, PATIENCE, configs, pipe, write_once};
+use common::{Loop, NO_WAIT, PATIENCE, configs, pipe, write_once};
 use core::time::Duration;
 use linux_event::sys::OwnedFd;
-use linux_event::{Interest, IoEvent, Loop, TimerId, WatchId, WatchOptions};
+use linux_event::{Interest, IoEvent, TimerId, WatchId, WatchOptions};
 
 #[derive(Default)]
 struct Ctx {

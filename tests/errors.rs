@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::{Config, NO_WAIT, PATIENCE, configs, pipe, temp_path, write_once};
+use common::{Config, Loop, NO_WAIT, PATIENCE, configs, pipe, temp_path, write_once};
 use core::time::Duration;
-use linux_event::{Errno, Error, Instant, Interest, IoEvent, Loop, TimerId, Trigger, WatchOptions};
+use linux_event::{Errno, Error, Instant, Interest, IoEvent, TimerId, Trigger, WatchOptions};
 
 /// What a callback saw when it tried to run the loop: which callback, the
 /// `run_once` and `run` results, and `is_running`.

@@ -8,9 +8,9 @@
 
 mod common;
 
-use common::{Config, NO_WAIT, PATIENCE, configs, pipe, write_once};
+use common::{Config, Loop, NO_WAIT, PATIENCE, configs, pipe, write_once};
 use linux_event::sys::{self, OwnedFd, RawFd};
-use linux_event::{Errno, Error, Interest, IoEvent, Loop, MAX_WAKERS, WatchId, WatchOptions};
+use linux_event::{Errno, Error, Interest, IoEvent, MAX_WAKERS, WatchId, WatchOptions};
 use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard};
 
@@ -296,6 +296,7 @@ fn watching_the_wakers_eventfd_is_reserved() {
 
 #[test]
 fn watching_the_backends_own_fds_is_reserved() {
+    use linux_event::backend::BackendKind;
     let _l = fd_lock();
     for cfg in configs() {
         let n = cfg.name;
@@ -303,11 +304,21 @@ fn watching_the_backends_own_fds_is_reserved() {
         let backend = cfg.backend();
         let epolls = new_fds_of_kind(&before, "[eventpoll]");
         let timerfds = new_fds_of_kind(&before, "[timerfd]");
-        assert_eq!(epolls, [backend.as_raw_fd()], "[{n}]");
-        let expected_timerfds = if cfg.timer == linux_event::backend::EpollTimer::Timerfd { 1 } else { 0 };
+        let rings = new_fds_of_kind(&before, "[io_uring]");
+        let eventfds = new_fds_of_kind(&before, "[eventfd]");
+        // Epoll: its epoll fd (and timerfd). Linux AIO: its inner epoll (and
+        // that epoll's timerfd) and the eventfd AIO completions signal.
+        // io_uring: its ring fd alone.
+        let (own, expected_timerfds, expected_eventfds) = match cfg.kind {
+            BackendKind::IoUring => (&rings, 0, 0),
+            BackendKind::LinuxAio => (&epolls, 1, 1),
+            _ => (&epolls, if cfg.timer == linux_event::backend::EpollTimer::Timerfd { 1 } else { 0 }, 0),
+        };
+        assert_eq!(*own, [backend.as_raw_fd()], "[{n}]");
         assert_eq!(timerfds.len(), expected_timerfds, "[{n}] timerfds: {timerfds:?}");
+        assert_eq!(eventfds.len(), expected_eventfds, "[{n}] eventfds: {eventfds:?}");
         let mut lp = Loop::<Log, 256, 256>::with_backend(backend).unwrap();
-        for fd in epolls.iter().chain(&timerfds) {
+        for fd in epolls.iter().chain(&timerfds).chain(&rings).chain(&eventfds) {
             for interest in [Interest::READ, Interest::WRITE, Interest::empty()] {
                 assert_eq!(lp.watch(*fd, interest, record), Err(Error::Reserved), "[{n}] fd {fd} {interest:?}");
             }

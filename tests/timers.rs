@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::{Config, NO_WAIT, PATIENCE, configs, pipe, write_once};
+use common::{Config, Loop, NO_WAIT, PATIENCE, configs, pipe, write_once};
 use core::time::Duration;
-use linux_event::{Instant, Interest, IoEvent, Loop, TimerId};
+use linux_event::{Instant, Interest, IoEvent, TimerId};
 
 #[derive(Default)]
 struct Ctx {

@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::{NO_WAIT, PATIENCE, configs, watchdog};
+use common::{Loop, NO_WAIT, PATIENCE, configs, watchdog};
 use core::time::Duration;
-use linux_event::{Error, Loop, TimerId, Waker};
+use linux_event::{Error, TimerId, Waker};
 
 #[derive(Default)]
 struct Ctx {

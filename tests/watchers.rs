@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::{Config, NO_WAIT, PATIENCE, configs, drain, pipe, socketpair, write_once};
+use common::{Config, Loop, NO_WAIT, PATIENCE, configs, drain, pipe, socketpair, write_once};
 use linux_event::sys::RawFd;
-use linux_event::{Error, Interest, IoEvent, Loop, Ready, Side, TimerId, Trigger, WatchId, WatchOptions};
+use linux_event::{Error, Interest, IoEvent, Ready, Side, TimerId, Trigger, WatchId, WatchOptions};
 use std::io::Write;
 use std::os::fd::AsRawFd;
 

@@ -4,10 +4,17 @@
 //! a deadline passes, and tells the time. It never runs callbacks and never
 //! interprets keys beyond handing them back.
 
+mod any;
 mod epoll;
+mod io_uring;
+mod linux_aio;
 mod sim;
+mod slots;
 
+pub use any::{AnyBackend, BackendKind};
 pub use epoll::{Epoll, EpollTimer};
+pub use io_uring::{IoUring, UringConfig};
+pub use linux_aio::{AioConfig, LinuxAio};
 pub use sim::{Sim, SimRegistration};
 
 use crate::interest::{Interest, Ready, Trigger};

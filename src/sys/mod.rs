@@ -3,6 +3,7 @@
 //! This is where the crate's `unsafe` lives (with `arch/`), each block with
 //! the reason it is sound. Above this layer nothing touches a raw syscall.
 
+pub(crate) mod aio;
 pub(crate) mod auxv;
 pub(crate) mod call;
 pub(crate) mod clock;
@@ -10,6 +11,8 @@ pub(crate) mod epoll;
 mod errno;
 pub(crate) mod eventfd;
 mod fd;
+pub(crate) mod io_uring;
+pub(crate) mod mmap;
 mod pidfd;
 mod prctl;
 mod process;

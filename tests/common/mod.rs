@@ -5,13 +5,16 @@
 #![allow(dead_code)]
 
 use core::time::Duration;
-use linux_event::backend::{Epoll, EpollTimer};
+use linux_event::Errno;
+use linux_event::backend::{AnyBackend, BackendKind, Epoll, EpollTimer};
 use linux_event::sys::{self, OwnedFd, RawFd};
-use linux_event::{Errno, Loop};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The loop every test body runs: on whichever backend its `Config` names.
+pub type Loop<C, const W: usize = 256, const T: usize = 256> = linux_event::Loop<C, W, T, AnyBackend>;
 
 /// A generous wait for something that is expected to happen: only there so
 /// that a broken loop fails instead of hanging.
@@ -25,14 +28,27 @@ pub const NO_WAIT: Option<Duration> = Some(Duration::ZERO);
 pub struct Config {
     /// Named in every assertion message.
     pub name: &'static str,
+    /// The backend it runs on.
+    pub kind: BackendKind,
+    /// How an epoll configuration waits for deadlines (ignored by the others).
     pub timer: EpollTimer,
 }
 
 impl Config {
+    fn make(&self) -> Result<AnyBackend, Errno> {
+        match self.kind {
+            BackendKind::Epoll => Epoll::with_timer(self.timer).map(AnyBackend::from_epoll),
+            kind => AnyBackend::new(kind),
+        }
+    }
+
     /// A fresh backend of this configuration.
-    pub fn backend(&self) -> Epoll {
-        let b = Epoll::with_timer(self.timer).unwrap_or_else(|e| panic!("[{}] Epoll::with_timer: {e}", self.name));
-        assert_eq!(b.timer(), self.timer, "[{}] backend picked another way of waiting", self.name);
+    pub fn backend(&self) -> AnyBackend {
+        let b = self.make().unwrap_or_else(|e| panic!("[{}] backend: {e}", self.name));
+        assert_eq!(b.kind(), self.kind, "[{}]", self.name);
+        if let Some(epoll) = b.as_epoll() {
+            assert_eq!(epoll.timer(), self.timer, "[{}] backend picked another way of waiting", self.name);
+        }
         b
     }
 
@@ -43,22 +59,60 @@ impl Config {
     }
 }
 
-/// Every backend configuration this kernel offers. A configuration the
-/// kernel refuses (`ENOSYS`: no `epoll_pwait2`; `EPERM`: a seccomp profile)
-/// is reported on stdout, never skipped silently.
+const ALL: [Config; 4] = [
+    Config { name: "epoll+WaitTimeout", kind: BackendKind::Epoll, timer: EpollTimer::WaitTimeout },
+    Config { name: "epoll+Timerfd", kind: BackendKind::Epoll, timer: EpollTimer::Timerfd },
+    Config { name: "linux-aio", kind: BackendKind::LinuxAio, timer: EpollTimer::Timerfd },
+    // Last: closing an io_uring makes the closing thread's next blocking
+    // epoll_pwait or io_getevents return EINTR (about 16 ms later, the
+    // ring's exit work runs a task_work there): no other backend follows it.
+    Config { name: "io_uring", kind: BackendKind::IoUring, timer: EpollTimer::Timerfd },
+];
+
+/// The backend configurations to run every test body against:
+/// `LINUX_EVENT_BACKEND=epoll|linux-aio|io_uring` selects one backend (and
+/// makes its refusal a failure); unset, every one this kernel offers. A
+/// configuration the kernel refuses (`ENOSYS`: no `epoll_pwait2`, no AIO or
+/// io_uring, as under qemu-user; `EPERM`: a seccomp profile) is reported
+/// with its errno, once per test binary on stderr (past libtest's capture)
+/// and by every test on stdout: never skipped silently.
 pub fn configs() -> Vec<Config> {
-    let all = [
-        Config { name: "epoll+WaitTimeout", timer: EpollTimer::WaitTimeout },
-        Config { name: "epoll+Timerfd", timer: EpollTimer::Timerfd },
-    ];
-    let mut out = Vec::new();
-    for cfg in all {
-        match Epoll::with_timer(cfg.timer) {
-            Ok(b) => {
-                assert_eq!(b.timer(), cfg.timer, "[{}] backend picked another way of waiting", cfg.name);
-                out.push(cfg);
+    let want = std::env::var("LINUX_EVENT_BACKEND")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(|v| BackendKind::from_name(&v).unwrap_or_else(|| panic!("LINUX_EVENT_BACKEND={v:?}: not a backend name")));
+    // Probed once, in a thread of its own (see the note on io_uring above).
+    static OFFERED: std::sync::OnceLock<Vec<Result<(), Errno>>> = std::sync::OnceLock::new();
+    let offered = OFFERED.get_or_init(|| {
+        let offered: Vec<_> = std::thread::spawn(|| ALL.iter().map(|c| c.make().map(drop)).collect()).join().unwrap();
+        // Once per test binary, past libtest's capture of print!: a refused
+        // backend shows in every `cargo test` output.
+        for (cfg, r) in ALL.iter().zip(&offered) {
+            if let Err(e) = r {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "NOTE: backend configuration {} refused by this kernel: {e} (errno {}); not tested here",
+                    cfg.name,
+                    e.raw()
+                );
             }
-            Err(e @ (Errno::ENOSYS | Errno::EPERM)) => {
+        }
+        offered
+    });
+    let mut out = Vec::new();
+    for (cfg, offered) in ALL.iter().zip(offered) {
+        if want.is_some_and(|w| w != BackendKind::Auto && w != cfg.kind) {
+            continue;
+        }
+        match offered {
+            Ok(()) => out.push(*cfg),
+            // A backend asked for by name must run (epoll+WaitTimeout aside:
+            // epoll+Timerfd covers epoll where epoll_pwait2 is missing).
+            Err(e) if want == Some(cfg.kind) && cfg.kind != BackendKind::Epoll => {
+                panic!("LINUX_EVENT_BACKEND names {}, which this kernel refuses: {e}", cfg.name)
+            }
+            Err(e @ (Errno::ENOSYS | Errno::EPERM | Errno::EOPNOTSUPP | Errno::EAGAIN)) => {
                 println!(
                     "NOTE: configuration {} is not available here: {e} (errno {}); testing the others",
                     cfg.name,
