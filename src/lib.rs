@@ -11,7 +11,9 @@
 //!   fd) and the timer heap (4-ary, indexed, FIFO among equal deadlines).
 //!   Pure safe Rust; you only meet them through `Loop` (or a fuzzer).
 //! - [`backend`]: the [`Backend`](backend::Backend) contract and its
-//!   implementations: [`Epoll`](backend::Epoll), the default, and
+//!   implementations: [`Epoll`](backend::Epoll), the default;
+//!   [`LinuxAio`](backend::LinuxAio) and [`IoUring`](backend::IoUring),
+//!   chosen at run time through [`AnyBackend`](backend::AnyBackend); and
 //!   [`Sim`](backend::Sim), deterministic and syscall-free for tests and
 //!   fuzzing.
 //! - [`sys`]: one file per kernel primitive (epoll, timerfd, eventfd, clock
