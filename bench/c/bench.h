@@ -8,6 +8,7 @@
 #define LINUX_EVENT_BENCH_H
 
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -95,26 +96,75 @@ struct pummel_result {
     struct bench_span loop;
 };
 
+/* Workload 4, signals: the signal every driver sends itself. */
+#define BENCH_SIGNAL 10 /* SIGUSR1 */
+
+/* Workload 5, child exit. n children, each blocked reading a pipe of its
+ * own; writing a newline to release[i] makes child i exit (status 0).
+ * Every driver watches all n, then releases children 0..one-1 one at a
+ * time, each timed from its release to its callback (`one`, summed), then
+ * the rest at once, timed from the first release to the last callback
+ * (`rest`). Each callback's status is checked: `good` counts the children
+ * reaped with exit status 0, n on success. The driver never closes the
+ * release fds (the caller owns them). */
+struct child_args {
+    int n;
+    const int *pid;
+    const int *release;
+    int one;
+};
+
+struct child_result {
+    struct bench_span one;
+    struct bench_span rest;
+    int64_t good;
+};
+
+/* Releases and times workload 5's children (common.c): for each timed
+ * step sets *target to the number of callbacks that ends it and calls
+ * run(ctx), which runs the loop until that many callbacks happened (0) or
+ * fails (-1). Returns 0, or -1 when a release or a run failed. */
+int bench_release(const struct child_args *a, struct child_result *out, int64_t *target, int (*run)(void *),
+                  void *ctx);
+
 /* The same entry points in each driver (raw epoll has no timers). Each
- * returns a negative value on error. */
+ * returns a negative value on error.
+ *
+ * *_signals: workload 4. n BENCH_SIGNALs sent with tgkill to the calling
+ * thread, the first before the loop runs, each next one from the callback
+ * of the previous; `out` from the first send to the last callback.
+ * Returns the signals the callbacks counted (n on success). */
 int64_t bev_chain(const struct chain_args *a, struct bench_span *out);
 int bev_timers(const struct timer_args *a, struct timer_result *out);
 int bev_pingpong(int64_t rounds, int cpu_a, int cpu_b, struct pingpong_result *out);
 int bev_pummel(uint64_t duration_ns, int cpu_loop, int cpu_sender, struct pummel_result *out);
 int bev_idle(int64_t passes);
+int64_t bev_signals(int64_t n, struct bench_span *out);
+int bev_children(const struct child_args *a, struct child_result *out);
 
 int64_t bevent_chain(const struct chain_args *a, struct bench_span *out);
 int bevent_timers(const struct timer_args *a, struct timer_result *out);
 int bevent_pingpong(int64_t rounds, int cpu_a, int cpu_b, struct pingpong_result *out);
 int bevent_pummel(uint64_t duration_ns, int cpu_loop, int cpu_sender, struct pummel_result *out);
 int bevent_idle(int64_t passes);
+int64_t bevent_signals(int64_t n, struct bench_span *out);
+int bevent_children(const struct child_args *a, struct child_result *out);
 
 int64_t braw_chain(const struct chain_args *a, struct bench_span *out);
 int braw_pingpong(int64_t rounds, int cpu_a, int cpu_b, struct pingpong_result *out);
 int braw_pummel(uint64_t duration_ns, int cpu_loop, int cpu_sender, struct pummel_result *out);
 int braw_idle(int64_t passes);
+int64_t braw_signals(int64_t n, struct bench_span *out);
+int braw_children(const struct child_args *a, struct child_result *out);
 
 /* Pins the calling thread to `cpu` (ignored when negative). */
 void bench_pin(int cpu);
+
+/* Unblocks `signo` in the calling thread; the mask before goes to *old.
+ * The bench keeps SIGUSR1 blocked in every thread (main() blocks it before
+ * starting any): the drivers whose library catches signals with a handler
+ * unblock it for their run, as it is in a program that never blocked it,
+ * and restore the mask after. */
+void bench_unblock(int signo, sigset_t *old);
 
 #endif

@@ -3,6 +3,8 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <unistd.h>
 
 void bench_pin(int cpu) {
     if (cpu < 0)
@@ -11,4 +13,40 @@ void bench_pin(int cpu) {
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+void bench_unblock(int signo, sigset_t *old) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signo);
+    pthread_sigmask(SIG_UNBLOCK, &set, old);
+}
+
+static void span_add(struct bench_span *sum, struct bench_span s) {
+    sum->wall += s.wall;
+    sum->cpu += s.cpu;
+}
+
+static int release(int fd) { return write(fd, "\n", 1) == 1 ? 0 : -1; }
+
+int bench_release(const struct child_args *a, struct child_result *out, int64_t *target, int (*run)(void *),
+                  void *ctx) {
+    for (int i = 0; i < a->one && i < a->n; i++) {
+        *target = i + 1;
+        struct bench_mark m = bench_mark();
+        if (release(a->release[i]) != 0 || run(ctx) != 0)
+            return -1;
+        span_add(&out->one, bench_since(m));
+    }
+    if (a->n > a->one) {
+        *target = a->n;
+        struct bench_mark m = bench_mark();
+        for (int i = a->one; i < a->n; i++)
+            if (release(a->release[i]) != 0)
+                return -1;
+        if (run(ctx) != 0)
+            return -1;
+        out->rest = bench_since(m);
+    }
+    return 0;
 }

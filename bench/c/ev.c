@@ -1,11 +1,15 @@
 /* libev 4.33 driver: the workloads written the way a libev user would
- * (ev_io, ev_timer with ev_timer_again, ev_async), epoll backend. */
+ * (ev_io, ev_timer with ev_timer_again, ev_async, ev_signal, ev_child),
+ * epoll backend, default flags (so ev_signal catches signals with a
+ * handler and a wake-up pipe, not a signalfd: EVFLAG_SIGNALFD is opt-in). */
 #include "bench.h"
 
 #include <ev.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- workload 1: chain ------------------------------------------------ */
@@ -275,6 +279,100 @@ int bev_pummel(uint64_t duration_ns, int cpu_loop, int cpu_sender, struct pummel
     pthread_join(tl, NULL);
     pthread_barrier_destroy(&p.ready);
     return 0;
+}
+
+/* ---- workload 4: signals ---------------------------------------------- */
+
+struct sigs {
+    int64_t n, count;
+    pid_t pid, tid;
+};
+
+static void sig_cb(struct ev_loop *loop, ev_signal *w, int revents) {
+    (void)w, (void)revents;
+    struct sigs *s = ev_userdata(loop);
+    if (++s->count < s->n) {
+        if (tgkill(s->pid, s->tid, BENCH_SIGNAL) != 0)
+            abort();
+    } else {
+        ev_break(loop, EVBREAK_ALL);
+    }
+}
+
+int64_t bev_signals(int64_t n, struct bench_span *out) {
+    struct ev_loop *loop = ev_loop_new(EVBACKEND_EPOLL);
+    if (!loop)
+        return -1;
+    struct sigs s = {n, 0, getpid(), gettid()};
+    ev_set_userdata(loop, &s);
+    /* ev_signal_start installs the handler; libev 4.33 unblocks the signal
+     * only under EVFLAG_NOSIGMASK (sic), so unblock it as it would be in a
+     * program that never blocked it. */
+    sigset_t old;
+    bench_unblock(BENCH_SIGNAL, &old);
+    ev_signal w;
+    ev_signal_init(&w, sig_cb, BENCH_SIGNAL);
+    ev_signal_start(loop, &w);
+    struct bench_mark m = bench_mark();
+    if (tgkill(s.pid, s.tid, BENCH_SIGNAL) != 0)
+        abort();
+    ev_run(loop, 0);
+    *out = bench_since(m);
+    ev_signal_stop(loop, &w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    ev_loop_destroy(loop);
+    return s.count;
+}
+
+/* ---- workload 5: child exit ------------------------------------------- */
+
+/* ev_child works in the default loop only: libev installs a SIGCHLD
+ * handler there and reaps with waitpid(-1, ...) once per SIGCHLD wake-up,
+ * again and again until it finds nothing. The loop is destroyed after each
+ * run, which puts SIGCHLD back to SIG_DFL. */
+struct kids {
+    struct ev_loop *loop;
+    ev_child *w;
+    int64_t done, target, good;
+};
+
+static void kid_cb(struct ev_loop *loop, ev_child *w, int revents) {
+    (void)revents;
+    struct kids *k = ev_userdata(loop);
+    ev_child_stop(loop, w);
+    k->done++;
+    if (WIFEXITED(w->rstatus) && WEXITSTATUS(w->rstatus) == 0)
+        k->good++;
+    if (k->done >= k->target)
+        ev_break(loop, EVBREAK_ALL);
+}
+
+static int kids_run(void *ctx) {
+    struct kids *k = ctx;
+    ev_run(k->loop, 0);
+    return k->done >= k->target ? 0 : -1;
+}
+
+int bev_children(const struct child_args *a, struct child_result *out) {
+    sigset_t old;
+    bench_unblock(SIGCHLD, &old);
+    struct ev_loop *loop = ev_default_loop(EVBACKEND_EPOLL);
+    if (!loop)
+        return -1;
+    struct kids k = {loop, calloc((size_t)a->n, sizeof(ev_child)), 0, 0, 0};
+    ev_set_userdata(loop, &k);
+    for (int i = 0; i < a->n; i++) {
+        ev_child_init(&k.w[i], kid_cb, a->pid[i], 0);
+        ev_child_start(loop, &k.w[i]);
+    }
+    int rc = bench_release(a, out, &k.target, kids_run, &k);
+    for (int i = 0; i < a->n; i++)
+        ev_child_stop(loop, &k.w[i]);
+    free(k.w);
+    ev_loop_destroy(loop);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    out->good = k.good;
+    return rc;
 }
 
 /* ---- workload 6: idle passes (counted with strace) --------------------- */

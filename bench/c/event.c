@@ -1,6 +1,8 @@
 /* libevent 2.1.12 driver: the workloads written the way a libevent user
  * would (persistent read events, timeouts with event_add/event_del,
- * event_active from another thread), epoll backend.
+ * event_active from another thread, evsignal; for children, which libevent
+ * has no watcher for, a SIGCHLD evsignal and a waitpid loop), epoll
+ * backend.
  *
  * Single-threaded workloads use bases made with EVENT_BASE_FLAG_NOLOCK, so
  * they pay no locking even after workload 3 turned pthreads support on for
@@ -11,9 +13,11 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static struct event_base *base_new(int locked) {
@@ -319,6 +323,103 @@ int bevent_pummel(uint64_t duration_ns, int cpu_loop, int cpu_sender, struct pum
     pthread_join(tl, NULL);
     pthread_barrier_destroy(&p.ready);
     return 0;
+}
+
+/* ---- workload 4: signals ---------------------------------------------- */
+
+/* libevent catches signals with a handler that writes the signal number to
+ * a socketpair the base watches; the signal must be deliverable to this
+ * thread, as it is in a program that never blocked it (bench_unblock). */
+struct sigs {
+    struct event_base *base;
+    int64_t n, count;
+    pid_t pid, tid;
+};
+
+static void sig_cb(evutil_socket_t sig, short what, void *arg) {
+    (void)sig, (void)what;
+    struct sigs *s = arg;
+    if (++s->count < s->n) {
+        if (tgkill(s->pid, s->tid, BENCH_SIGNAL) != 0)
+            abort();
+    } else {
+        event_base_loopbreak(s->base);
+    }
+}
+
+int64_t bevent_signals(int64_t n, struct bench_span *out) {
+    struct event_base *base = base_new(0);
+    if (!base)
+        return -1;
+    sigset_t old;
+    bench_unblock(BENCH_SIGNAL, &old);
+    struct sigs s = {base, n, 0, getpid(), gettid()};
+    struct event *ev = evsignal_new(base, BENCH_SIGNAL, sig_cb, &s);
+    if (!ev || event_add(ev, NULL) != 0)
+        return -1;
+    struct bench_mark m = bench_mark();
+    if (tgkill(s.pid, s.tid, BENCH_SIGNAL) != 0)
+        abort();
+    event_base_loop(base, 0);
+    *out = bench_since(m);
+    event_free(ev);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    event_base_free(base);
+    return s.count;
+}
+
+/* ---- workload 5: child exit ------------------------------------------- */
+
+struct kids {
+    struct event_base *base;
+    const struct child_args *a;
+    int64_t done, target, good;
+};
+
+/* What a libevent program does for its children: on SIGCHLD, reap every
+ * exited child and look each pid up among its own. */
+static void sigchld_cb(evutil_socket_t sig, short what, void *arg) {
+    (void)sig, (void)what;
+    struct kids *k = arg;
+    int st;
+    pid_t pid;
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        for (int i = 0; i < k->a->n; i++) {
+            if (k->a->pid[i] == pid) {
+                k->done++;
+                if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+                    k->good++;
+                break;
+            }
+        }
+    }
+    if (k->done >= k->target)
+        event_base_loopbreak(k->base);
+}
+
+static int kids_run(void *ctx) {
+    struct kids *k = ctx;
+    if (event_base_loop(k->base, 0) < 0)
+        return -1;
+    return k->done >= k->target ? 0 : -1;
+}
+
+int bevent_children(const struct child_args *a, struct child_result *out) {
+    struct event_base *base = base_new(0);
+    if (!base)
+        return -1;
+    sigset_t old;
+    bench_unblock(SIGCHLD, &old);
+    struct kids k = {base, a, 0, 0, 0};
+    struct event *ev = evsignal_new(base, SIGCHLD, sigchld_cb, &k);
+    if (!ev || event_add(ev, NULL) != 0)
+        return -1;
+    int rc = bench_release(a, out, &k.target, kids_run, &k);
+    event_free(ev);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    event_base_free(base);
+    out->good = k.good;
+    return rc;
 }
 
 /* ---- workload 6: idle passes (counted with strace) --------------------- */

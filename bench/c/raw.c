@@ -3,11 +3,16 @@
  * "callback" is inlined. Batches of 64 events, like linux-event's. */
 #include "bench.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define BATCH 64
@@ -213,6 +218,99 @@ int braw_pummel(uint64_t duration_ns, int cpu_loop, int cpu_sender, struct pumme
     pthread_barrier_destroy(&p.ready);
     side_close(&p.s);
     return 0;
+}
+
+/* ---- workload 4: signals ---------------------------------------------- */
+
+/* The signal blocked in this thread and read through a signalfd in the
+ * epoll set; one read of up to 16 records per readiness. */
+int64_t braw_signals(int64_t n, struct bench_span *out) {
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, BENCH_SIGNAL);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+    if (sfd < 0 || ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev) != 0)
+        return -1;
+    pid_t pid = getpid(), tid = gettid();
+    int64_t count = 0;
+    struct epoll_event evs[BATCH];
+    struct signalfd_siginfo si[16];
+    struct bench_mark m = bench_mark();
+    if (tgkill(pid, tid, BENCH_SIGNAL) != 0)
+        abort();
+    while (count < n) {
+        int k = epoll_wait(ep, evs, BATCH, -1);
+        for (int j = 0; j < k; j++) {
+            ssize_t r = read(sfd, si, sizeof si);
+            for (ssize_t x = 0; x < r / (ssize_t)sizeof si[0]; x++)
+                if (++count < n && tgkill(pid, tid, BENCH_SIGNAL) != 0)
+                    abort();
+        }
+    }
+    *out = bench_since(m);
+    close(ep);
+    close(sfd);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return count;
+}
+
+/* ---- workload 5: child exit ------------------------------------------- */
+
+/* A pidfd per child in the epoll set, the child's index in the epoll data;
+ * on readiness waitid(P_PIDFD) and close (closing drops it from the set). */
+struct kids {
+    const struct child_args *a;
+    int ep;
+    int *pfd;
+    int64_t done, target, good;
+};
+
+static int kids_run(void *ctx) {
+    struct kids *k = ctx;
+    struct epoll_event evs[BATCH];
+    while (k->done < k->target) {
+        int m = epoll_wait(k->ep, evs, BATCH, -1);
+        if (m < 0 && errno != EINTR)
+            return -1;
+        for (int j = 0; j < m; j++) {
+            int i = (int)evs[j].data.u64;
+            siginfo_t si;
+            si.si_pid = 0;
+            if (waitid(P_PIDFD, (id_t)k->pfd[i], &si, WEXITED | WNOHANG) != 0 || si.si_pid == 0)
+                continue;
+            close(k->pfd[i]);
+            k->pfd[i] = -1;
+            k->done++;
+            if (si.si_code == CLD_EXITED && si.si_status == 0)
+                k->good++;
+        }
+    }
+    return 0;
+}
+
+int braw_children(const struct child_args *a, struct child_result *out) {
+    struct kids k = {a, epoll_create1(EPOLL_CLOEXEC), calloc((size_t)a->n, sizeof(int)), 0, 0, 0};
+    if (k.ep < 0 || !k.pfd)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < a->n; i++) {
+        k.pfd[i] = rc == 0 ? (int)syscall(SYS_pidfd_open, a->pid[i], 0) : -1;
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)i};
+        if (k.pfd[i] < 0 || epoll_ctl(k.ep, EPOLL_CTL_ADD, k.pfd[i], &ev) != 0)
+            rc = -1;
+    }
+    if (rc == 0)
+        rc = bench_release(a, out, &k.target, kids_run, &k);
+    for (int i = 0; i < a->n; i++)
+        if (k.pfd[i] >= 0)
+            close(k.pfd[i]);
+    free(k.pfd);
+    close(k.ep);
+    out->good = k.good;
+    return rc;
 }
 
 /* ---- workload 6: idle passes (counted with strace) --------------------- */

@@ -52,23 +52,47 @@ pub struct PummelResult {
     pub loop_: Span,
 }
 
+/// `struct child_args`.
+#[repr(C)]
+pub struct ChildArgs {
+    pub n: i32,
+    pub pid: *const i32,
+    pub release: *const i32,
+    pub one: i32,
+}
+
+/// `struct child_result`.
+#[repr(C)]
+#[derive(Copy, Clone, Debug, Default)]
+pub struct ChildResult {
+    pub one: Span,
+    pub rest: Span,
+    pub good: i64,
+}
+
 unsafe extern "C" {
     pub fn bev_chain(a: *const ChainArgs, out: *mut Span) -> i64;
     pub fn bev_timers(a: *const TimerArgs, out: *mut TimerResult) -> i32;
     pub fn bev_pingpong(rounds: i64, cpu_a: i32, cpu_b: i32, out: *mut PingpongResult) -> i32;
     pub fn bev_pummel(duration_ns: u64, cpu_loop: i32, cpu_sender: i32, out: *mut PummelResult) -> i32;
     pub fn bev_idle(passes: i64) -> i32;
+    pub fn bev_signals(n: i64, out: *mut Span) -> i64;
+    pub fn bev_children(a: *const ChildArgs, out: *mut ChildResult) -> i32;
 
     pub fn bevent_chain(a: *const ChainArgs, out: *mut Span) -> i64;
     pub fn bevent_timers(a: *const TimerArgs, out: *mut TimerResult) -> i32;
     pub fn bevent_pingpong(rounds: i64, cpu_a: i32, cpu_b: i32, out: *mut PingpongResult) -> i32;
     pub fn bevent_pummel(duration_ns: u64, cpu_loop: i32, cpu_sender: i32, out: *mut PummelResult) -> i32;
     pub fn bevent_idle(passes: i64) -> i32;
+    pub fn bevent_signals(n: i64, out: *mut Span) -> i64;
+    pub fn bevent_children(a: *const ChildArgs, out: *mut ChildResult) -> i32;
 
     pub fn braw_chain(a: *const ChainArgs, out: *mut Span) -> i64;
     pub fn braw_pingpong(rounds: i64, cpu_a: i32, cpu_b: i32, out: *mut PingpongResult) -> i32;
     pub fn braw_pummel(duration_ns: u64, cpu_loop: i32, cpu_sender: i32, out: *mut PummelResult) -> i32;
     pub fn braw_idle(passes: i64) -> i32;
+    pub fn braw_signals(n: i64, out: *mut Span) -> i64;
+    pub fn braw_children(a: *const ChildArgs, out: *mut ChildResult) -> i32;
 }
 
 // The versions of the libraries actually linked.

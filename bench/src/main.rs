@@ -4,17 +4,21 @@
 //!
 //! ```text
 //! cargo run --release -p linux-event-bench -- [--quick] [--reps N]
-//!     [--only chain,timers,wake,syscalls,callgrind] [--impls ours,libev,...]
+//!     [--only chain,timers,wake,signals,children,syscalls,callgrind]
+//!     [--impls ours,libev,...]
 //! ```
 //!
 //! `--child idle|chain IMPL ...` is how the binary runs itself under strace
-//! and callgrind; it is not meant to be typed.
+//! and callgrind; it is not meant to be typed (`--child signals|children`
+//! are there for profiling by hand).
 
 mod chain;
+mod children;
 mod ffi;
 mod idle;
 mod measure;
 mod report;
+mod signals;
 mod timers;
 mod tools;
 mod wake;
@@ -28,7 +32,7 @@ use workload::{Config, Impl};
 const USAGE: &str = "usage: linux-event-bench [--quick] [--reps N] [--only LIST] [--impls LIST] [--no-tools]
   --quick       fewer repetitions and shorter runs (under a minute)
   --reps N      repetitions of every case (default 9, --quick 3; timers at 1M: 5, --quick 1)
-  --only LIST   comma-separated: chain, timers, wake, syscalls, callgrind
+  --only LIST   comma-separated: chain, timers, wake, signals, children, syscalls, callgrind
   --impls LIST  comma-separated: ours, libev, libevent, mio, raw
   --no-tools    skip strace and callgrind";
 
@@ -79,9 +83,10 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// `--child idle IMPL PASSES`, `--child chain IMPL N WRITES` or
-/// `--child timers IMPL N`: one run, nothing printed, for strace, callgrind
-/// or a profiler.
+/// `--child idle IMPL PASSES`, `--child chain IMPL N WRITES`,
+/// `--child timers IMPL N`, `--child signals IMPL N` or
+/// `--child children IMPL N ONE`: one run, nothing printed, for strace,
+/// callgrind or a profiler.
 fn run_child(args: &[String]) -> Result<(), String> {
     let num = |i: usize| -> Result<u64, String> {
         args.get(i).and_then(|s| s.parse().ok()).ok_or_else(|| format!("bad child arguments {args:?}"))
@@ -100,6 +105,12 @@ fn run_child(args: &[String]) -> Result<(), String> {
             let r = timers::run_once(imp, &timers::Plan::new(n, 1))?;
             if r.fired == n as i64 { Ok(()) } else { Err(format!("{} of {n} timers fired", r.fired)) }
         }
+        Some("signals") => {
+            let n = num(2)?;
+            let (count, _) = signals::run_once(imp, n)?;
+            if count == n { Ok(()) } else { Err(format!("{count} of {n} signals")) }
+        }
+        Some("children") => children::run_checked(imp, num(2)? as usize, num(3)? as usize).map(drop),
         _ => Err(format!("bad child arguments {args:?}")),
     }
 }
@@ -130,6 +141,11 @@ fn main() -> ExitCode {
     // PR_GET_AUXV, it gets the host's auxv and calls into an unmapped vDSO.
     // SAFETY: the value is the AT_SYSINFO_EHDR this process was given (0 if none).
     unsafe { linux_event::sys::set_sysinfo_ehdr(libc::getauxval(libc::AT_SYSINFO_EHDR) as usize) };
+    // Workload 4 sends SIGUSR1 to the loop's own thread with tgkill, so no
+    // other thread could take it; blocked here, before any thread starts,
+    // every thread has it blocked anyway (the drivers that catch it with a
+    // handler unblock it in their own thread for their run).
+    signals::block();
     // Workload 1 at n = 10000 holds 10000 socket fds.
     let nofile = raise_nofile(65_536);
     if let Some(child) = args.child.clone() {
@@ -227,6 +243,9 @@ fn main() -> ExitCode {
                 for &imp in &args.impls {
                     progress(&format!("callgrind {}", imp.name()));
                     results.instructions.push((imp, tools::instructions_per_event(&exe, imp)));
+                    if imp != Impl::Mio {
+                        results.signal_instructions.push((imp, tools::instructions_per_signal(&exe, imp)));
+                    }
                 }
             } else {
                 results.notes.push("valgrind not found: instruction counts skipped".into());
@@ -236,4 +255,26 @@ fn main() -> ExitCode {
     }
     results.print(started.elapsed());
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Workloads 4 and 5 end to end on every implementation, small. One
+    /// test, so that nothing else in this process catches signals or reaps
+    /// children meanwhile (libev and libevent reap with waitpid(-1), and
+    /// libevent lets one base at a time catch signals).
+    #[test]
+    fn signals_and_children_on_every_implementation() {
+        signals::block();
+        for imp in Impl::ALL {
+            match signals::run_once(imp, 50) {
+                Ok((count, span)) => assert!(count == 50 && span.wall > 0, "{}: {count} signals", imp.name()),
+                Err(e) => assert_eq!(imp, Impl::Mio, "{e}"),
+            }
+            let r = children::run_checked(imp, 3, 1).unwrap_or_else(|e| panic!("{e}"));
+            assert!(r.one.wall > 0 && r.rest.wall > 0 && r.good == 3, "{}: {r:?}", imp.name());
+        }
+    }
 }

@@ -9,6 +9,10 @@ use crate::workload::{self, Config, Impl, Sample, Value, Workload};
 use std::fmt::Write as _;
 use std::time::Duration;
 
+/// A workload as the tables print it: number, id, description, and the
+/// implementations that cannot take part (and why).
+type Described = (u32, &'static str, &'static str, &'static [(Impl, &'static str)]);
+
 struct Row {
     id: &'static str,
     case: String,
@@ -23,12 +27,14 @@ pub struct Results {
     cfg: Config,
     impls: Vec<Impl>,
     rows: Vec<Row>,
-    describe: Vec<(u32, &'static str, &'static str)>,
+    describe: Vec<Described>,
     machine: Vec<String>,
     /// Workload 6, per implementation.
     pub syscalls: Vec<(Impl, Result<Syscalls, String>)>,
     /// User-space instructions per chain event, per implementation.
     pub instructions: Vec<(Impl, Result<f64, String>)>,
+    /// User-space instructions per signal (workload 4), per implementation.
+    pub signal_instructions: Vec<(Impl, Result<f64, String>)>,
     /// Things skipped, and why.
     pub notes: Vec<String>,
 }
@@ -89,6 +95,7 @@ impl Results {
             machine: Vec::new(),
             syscalls: Vec::new(),
             instructions: Vec::new(),
+            signal_instructions: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -122,7 +129,7 @@ impl Results {
 
     fn row(&mut self, w: &dyn Workload, case: &str, metric: &'static str, imp: Impl) -> &mut Row {
         if !self.describe.iter().any(|d| d.0 == w.number()) {
-            self.describe.push((w.number(), w.id(), w.describe()));
+            self.describe.push((w.number(), w.id(), w.describe(), w.not_applicable()));
         }
         let at = self.rows.iter().position(|r| r.id == w.id() && r.case == case && r.metric == metric && r.imp == imp);
         let at = at.unwrap_or_else(|| {
@@ -179,7 +186,7 @@ impl Results {
         keys
     }
 
-    fn workload_table(&self, out: &mut String, number: u32, id: &str, describe: &str) {
+    fn workload_table(&self, out: &mut String, (number, id, describe, na): Described) {
         let _ = writeln!(out, "\n### Workload {number}: {id}\n\n{describe}\n");
         let _ = writeln!(
             out,
@@ -187,7 +194,9 @@ impl Results {
         );
         let _ = writeln!(out, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         let mut numbers = String::new();
-        for (case, metric) in self.keys(id) {
+        let keys = self.keys(id);
+        for (k, (case, metric)) in keys.iter().enumerate() {
+            let (case, metric) = (case.clone(), *metric);
             let ours = self.per_op(id, &case, metric, Impl::Ours);
             for &imp in &self.impls {
                 let Some(row) = self.find(id, &case, metric, imp) else { continue };
@@ -227,6 +236,12 @@ impl Results {
                     rate(wall.median),
                 );
             }
+            // After a case's last row: the implementations that cannot run it.
+            if keys.get(k + 1).is_none_or(|next| next.0 != case) {
+                for (imp, why) in na.iter().filter(|(imp, _)| self.impls.contains(imp)) {
+                    let _ = writeln!(out, "| {case} | - | {} | n/a: {why} | | | | | | |", imp.name());
+                }
+            }
         }
         if !numbers.is_empty() {
             let _ = writeln!(out, "\n| case | measure | implementation | median | min-max | vs ours |");
@@ -239,20 +254,29 @@ impl Results {
         if !self.syscalls.is_empty() {
             let (w1, w2) = tools::CHAIN_WRITES;
             let (p1, p2) = tools::IDLE_PASSES;
+            let (s1, s2) = tools::SIGNALS;
             let _ = writeln!(
                 out,
                 "\n### Workload 6: syscalls\n\n`strace -f -c`, difference of two runs: idle loop (one readable fd, one \
-                 timer an hour away) with {p1} and {p2} passes; chain with n={}, w={w1} and w={w2}.\n",
+                 timer an hour away) with {p1} and {p2} passes; chain with n={}, w={w1} and w={w2}; workload 4 with \
+                 {s1} and {s2} signals (the send included).\n",
                 tools::CHAIN_N
             );
-            let _ = writeln!(out, "| implementation | per idle pass | which | per chain event | which |");
-            let _ = writeln!(out, "| --- | ---: | --- | ---: | --- |");
+            let _ = writeln!(
+                out,
+                "| implementation | per idle pass | which | per chain event | which | per signal | which |"
+            );
+            let _ = writeln!(out, "| --- | ---: | --- | ---: | --- | ---: | --- |");
             for (imp, r) in &self.syscalls {
                 match r {
                     Ok(s) => {
+                        let (sig_total, sig_which) = match &s.signal {
+                            Some(m) => (format!("{:.3}", total(m)), which(m)),
+                            None => ("n/a".to_string(), "no signal API".to_string()),
+                        };
                         let _ = writeln!(
                             out,
-                            "| {} | {:.3} | {} | {:.3} | {} |",
+                            "| {} | {:.3} | {} | {:.3} | {} | {sig_total} | {sig_which} |",
                             imp.name(),
                             total(&s.idle),
                             which(&s.idle),
@@ -261,7 +285,7 @@ impl Results {
                         );
                     }
                     Err(e) => {
-                        let _ = writeln!(out, "| {} | failed: {e} | | | |", imp.name());
+                        let _ = writeln!(out, "| {} | failed: {e} | | | | | |", imp.name());
                     }
                 }
             }
@@ -291,6 +315,34 @@ impl Results {
                 }
             }
         }
+        if !self.signal_instructions.is_empty() {
+            let (s1, s2) = tools::SIGNALS;
+            let _ = writeln!(
+                out,
+                "\n### User-space instructions per signal (callgrind)\n\nWorkload 4 under `valgrind --tool=callgrind`, \
+                 whole process, difference of two runs ({s1} and {s2} signals) divided by {}. Includes the callback \
+                 and its `tgkill`.\n",
+                s2 - s1
+            );
+            let _ = writeln!(out, "| implementation | instructions per signal | vs ours |");
+            let _ = writeln!(out, "| --- | ---: | ---: |");
+            let ours =
+                self.signal_instructions.iter().find(|(i, _)| *i == Impl::Ours).and_then(|(_, r)| r.as_ref().ok());
+            for (imp, r) in &self.signal_instructions {
+                match r {
+                    Ok(x) => {
+                        let vs = ours.map_or("-".into(), |o| ratio(*x, *o));
+                        let _ = writeln!(out, "| {} | {x:.0} | {vs} |", imp.name());
+                    }
+                    Err(e) => {
+                        let _ = writeln!(out, "| {} | failed: {e} | |", imp.name());
+                    }
+                }
+            }
+            if self.impls.contains(&Impl::Mio) {
+                let _ = writeln!(out, "| mio | n/a: no signal API | |");
+            }
+        }
     }
 
     fn syscalls_of(&self, imp: Impl) -> Option<&Syscalls> {
@@ -303,13 +355,15 @@ impl Results {
 
     fn targets(&self, out: &mut String) {
         let _ = writeln!(out, "\n### Targets of issue 8 (same-run medians)\n");
+        // Collected, then printed in workload order (4 and 5 come last here).
+        let mut lines: Vec<(String, &'static str)> = Vec::new();
         let mut line = |text: String, met: Option<bool>| {
             let mark = match met {
                 Some(true) => "met",
                 Some(false) => "MISSED",
                 None => "not measured",
             };
-            let _ = writeln!(out, "- {mark}: {text}");
+            lines.push((text, mark));
         };
         // Workload 1: CPU no worse than libev and the raw loop.
         for (case, _) in self.keys("chain").into_iter().filter(|k| k.1 == "event") {
@@ -390,6 +444,32 @@ impl Results {
             }
             None => line("6 syscalls: one per idle pass, none per event beyond the wait".into(), None),
         }
+        // Workloads 4 and 5: issue 8 sets no number; the standing, for reference.
+        for (number, id) in [(4, "signals"), (5, "children")] {
+            for (case, metric) in self.keys(id) {
+                let Some((oc, ow)) = self.per_op(id, &case, metric, Impl::Ours) else { continue };
+                let peers: Vec<String> = [Impl::Libev, Impl::Libevent, Impl::Mio, Impl::Raw]
+                    .into_iter()
+                    .filter_map(|imp| {
+                        let (c, _) = self.per_op(id, &case, metric, imp)?;
+                        Some(format!("{} {} ({}x ours)", imp.name(), ns(c.median), ratio(c.median, oc.median)))
+                    })
+                    .collect();
+                lines.push((
+                    format!(
+                        "{number} {id} {case}, {metric}: CPU {} ns ({}); wall {} ns",
+                        ns(oc.median),
+                        peers.join(", "),
+                        ns(ow.median)
+                    ),
+                    "no target, for reference",
+                ));
+            }
+        }
+        lines.sort_by_key(|(text, _)| text.split(' ').next().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0));
+        for (text, mark) in lines {
+            let _ = writeln!(out, "- {mark}: {text}");
+        }
     }
 
     /// Prints everything.
@@ -413,8 +493,8 @@ impl Results {
         );
         let mut described = self.describe.clone();
         described.sort_by_key(|d| d.0);
-        for (number, id, describe) in described {
-            self.workload_table(&mut out, number, id, describe);
+        for d in described {
+            self.workload_table(&mut out, d);
         }
         for (number, id, why) in workload::PENDING {
             let _ = writeln!(out, "\n### Workload {number}: {id}\n\n{why}: not measured.");

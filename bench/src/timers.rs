@@ -175,6 +175,10 @@ impl Workload for Timers {
         &[Impl::Ours, Impl::Libev, Impl::Libevent]
     }
 
+    fn not_applicable(&self) -> &'static [(Impl, &'static str)] {
+        &[(Impl::Mio, "mio has no timers"), (Impl::Raw, "the raw loop has no timers")]
+    }
+
     fn cases(&self, cfg: &Config) -> Vec<Case> {
         [1000u64, 10_000, 100_000, 1_000_000]
             .iter()

@@ -2,7 +2,10 @@
 //! child process (`--child ...`) under `strace -f -c` and under
 //! `valgrind --tool=callgrind`, twice with different amounts of work, and
 //! divides the difference by the difference in work. Start-up, set-up and
-//! tear-down cancel out.
+//! tear-down cancel out. Besides the idle pass and the chain event, the
+//! signal of workload 4 is counted the same way (mio has no signals). The
+//! two runs of a pair go side by side (the counts do not depend on timing;
+//! the wall time of the tools phase halves on two CPUs).
 
 use crate::workload::Impl;
 use std::collections::BTreeMap;
@@ -15,6 +18,8 @@ pub const IDLE_PASSES: (i64, i64) = (1000, 3000);
 pub const CHAIN_N: usize = 1000;
 /// Writes of the two chain runs (events differ by the difference).
 pub const CHAIN_WRITES: (u64, u64) = (2000, 6000);
+/// Signals of the two runs of workload 4.
+pub const SIGNALS: (u64, u64) = (1000, 3000);
 
 /// Whether `tool --version` runs.
 pub fn available(tool: &str) -> bool {
@@ -27,7 +32,18 @@ pub fn available(tool: &str) -> bool {
 }
 
 fn temp(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("linux-event-bench-{}-{name}", std::process::id()))
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("linux-event-bench-{}-{n}-{name}", std::process::id()))
+}
+
+/// Runs `f` on both argument lists at once, each in a thread of its own.
+fn pair<T: Send>(f: impl Fn(&[String]) -> T + Sync, a: &[String], b: &[String]) -> (T, T) {
+    std::thread::scope(|s| {
+        let first = s.spawn(|| f(a));
+        let second = f(b);
+        (first.join().expect("tool thread"), second)
+    })
 }
 
 fn child_args(what: &str, imp: Impl, amounts: &[String]) -> Vec<String> {
@@ -91,20 +107,42 @@ pub struct Syscalls {
     pub idle: PerUnit,
     /// Per event of the chain workload.
     pub chain: PerUnit,
+    /// Per signal of workload 4 (`None`: the implementation has no signals).
+    pub signal: Option<PerUnit>,
 }
 
-/// Counts syscalls per idle pass and per chain event for `imp`.
+/// Counts syscalls per idle pass, per chain event and per signal for `imp`.
 pub fn syscalls(exe: &Path, imp: Impl) -> Result<Syscalls, String> {
     let (p1, p2) = IDLE_PASSES;
-    let a = strace_counts(exe, &child_args("idle", imp, &[p1.to_string()]))?;
-    let b = strace_counts(exe, &child_args("idle", imp, &[p2.to_string()]))?;
+    let (a, b) = pair(
+        |args| strace_counts(exe, args),
+        &child_args("idle", imp, &[p1.to_string()]),
+        &child_args("idle", imp, &[p2.to_string()]),
+    );
+    let (a, b) = (a?, b?);
     let idle = per_unit(&a, &b, (p2 - p1) as f64);
     let (w1, w2) = CHAIN_WRITES;
     let n = CHAIN_N.to_string();
-    let a = strace_counts(exe, &child_args("chain", imp, &[n.clone(), w1.to_string()]))?;
-    let b = strace_counts(exe, &child_args("chain", imp, &[n, w2.to_string()]))?;
+    let (a, b) = pair(
+        |args| strace_counts(exe, args),
+        &child_args("chain", imp, &[n.clone(), w1.to_string()]),
+        &child_args("chain", imp, &[n, w2.to_string()]),
+    );
+    let (a, b) = (a?, b?);
     let chain = per_unit(&a, &b, (w2 - w1) as f64);
-    Ok(Syscalls { idle, chain })
+    let signal = if imp == Impl::Mio {
+        None
+    } else {
+        let (s1, s2) = SIGNALS;
+        let (a, b) = pair(
+            |args| strace_counts(exe, args),
+            &child_args("signals", imp, &[s1.to_string()]),
+            &child_args("signals", imp, &[s2.to_string()]),
+        );
+        let (a, b) = (a?, b?);
+        Some(per_unit(&a, &b, (s2 - s1) as f64))
+    };
+    Ok(Syscalls { idle, chain, signal })
 }
 
 /// Total user-space instructions (`Ir`) of one child run under callgrind.
@@ -132,9 +170,25 @@ fn callgrind_ir(exe: &Path, args: &[String]) -> Result<u64, String> {
 pub fn instructions_per_event(exe: &Path, imp: Impl) -> Result<f64, String> {
     let (w1, w2) = CHAIN_WRITES;
     let n = CHAIN_N.to_string();
-    let a = callgrind_ir(exe, &child_args("chain", imp, &[n.clone(), w1.to_string()]))?;
-    let b = callgrind_ir(exe, &child_args("chain", imp, &[n, w2.to_string()]))?;
+    let (a, b) = pair(
+        |args| callgrind_ir(exe, args),
+        &child_args("chain", imp, &[n.clone(), w1.to_string()]),
+        &child_args("chain", imp, &[n, w2.to_string()]),
+    );
+    let (a, b) = (a?, b?);
     Ok((b as f64 - a as f64) / (w2 - w1) as f64)
+}
+
+/// User-space instructions per signal of workload 4 for `imp`.
+pub fn instructions_per_signal(exe: &Path, imp: Impl) -> Result<f64, String> {
+    let (s1, s2) = SIGNALS;
+    let (a, b) = pair(
+        |args| callgrind_ir(exe, args),
+        &child_args("signals", imp, &[s1.to_string()]),
+        &child_args("signals", imp, &[s2.to_string()]),
+    );
+    let (a, b) = (a?, b?);
+    Ok((b as f64 - a as f64) / (s2 - s1) as f64)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The workload table: every workload implements [`Workload`], and the
 //! driver runs each case of each workload on each of its implementations,
-//! interleaved, `reps` times. Adding a workload (signals, child exit) means
-//! one more type implementing the trait and one more line in [`all`].
+//! interleaved, `reps` times. Adding a workload means one more type
+//! implementing the trait and one more line in [`all`].
 
 use crate::measure::Span;
 
@@ -135,6 +135,10 @@ pub trait Workload {
     fn describe(&self) -> &'static str;
     /// The implementations that take part.
     fn impls(&self) -> &'static [Impl];
+    /// Implementations that cannot take part, and why: printed as "n/a".
+    fn not_applicable(&self) -> &'static [(Impl, &'static str)] {
+        &[]
+    }
     /// The cases to run.
     fn cases(&self, cfg: &Config) -> Vec<Case>;
     /// Runs `case` once on `imp` and measures it.
@@ -143,11 +147,14 @@ pub trait Workload {
 
 /// Every workload, in the order they are run and printed.
 pub fn all() -> Vec<Box<dyn Workload>> {
-    vec![Box::new(crate::chain::Chain::default()), Box::new(crate::timers::Timers), Box::new(crate::wake::Wake)]
+    vec![
+        Box::new(crate::chain::Chain::default()),
+        Box::new(crate::timers::Timers),
+        Box::new(crate::wake::Wake),
+        Box::new(crate::signals::Signals),
+        Box::new(crate::children::Children),
+    ]
 }
 
-/// Workloads of issue 8 that are not measured yet, and why.
-pub const PENDING: &[(u32, &str, &str)] = &[
-    (4, "signals", "pending the signal/pid API (self-sent signal delivered through the loop, per signal)"),
-    (5, "child exit", "pending the signal/pid API (child exit to callback, 1 and 100 children outstanding)"),
-];
+/// Workloads of issue 8 that are not measured yet, and why (none now).
+pub const PENDING: &[(u32, &str, &str)] = &[];
