@@ -23,3 +23,4 @@ cargo clippy -p linux-event-bench --all-targets -- -D warnings
 cargo test -p linux-event-bench
 cargo build --release -p linux-event-bench
 timeout 300 cargo run --release -p linux-event-bench -- --quick
+timeout 120 cargo run --release -p linux-event-bench --bin clock -- --quick
