@@ -3,10 +3,14 @@
 //! exits with the final child's status.
 //!
 //! `cargo run --example supervise` (press Ctrl-C to see the forwarding).
+//! `LINUX_EVENT_BACKEND=epoll|linux-aio|io_uring` picks the backend.
 
+use linux_event::ChildEvent;
+use linux_event::backend::{AnyBackend, BackendKind};
 use linux_event::process::Spawn;
 use linux_event::sys::{self, ExitStatus, SigSet};
-use linux_event::{ChildEvent, Loop};
+
+type Loop<C> = linux_event::Loop<C, 256, 256, AnyBackend>;
 
 #[derive(Default)]
 struct Supervisor {
@@ -44,7 +48,14 @@ fn main() -> Result<(), linux_event::Error> {
     // Block the forwarded signals before any thread starts, so that no
     // other thread can take them.
     sys::sigprocmask(sys::MaskHow::Block, SigSet::empty().with(sys::SIGINT).with(sys::SIGTERM))?;
-    let mut lp: Loop<Supervisor> = Loop::new()?;
+    let kind = match std::env::var("LINUX_EVENT_BACKEND") {
+        Ok(name) if !name.is_empty() => BackendKind::from_name(&name).unwrap_or_else(|| {
+            eprintln!("LINUX_EVENT_BACKEND={name:?}: expected auto, epoll, linux-aio or io_uring");
+            std::process::exit(2)
+        }),
+        _ => BackendKind::Auto,
+    };
+    let mut lp: Loop<Supervisor> = Loop::with_backend(AnyBackend::new(kind)?)?;
     println!("backend: {}, children via {:?}", lp.backend_name(), lp.child_mode());
     for signo in [sys::SIGINT, sys::SIGTERM] {
         lp.signal(
