@@ -27,6 +27,11 @@ pub enum Error {
     Reentrant,
     /// The loop that owned this handle has been dropped.
     Closed,
+    /// The process already has a pid watcher on this loop (one per process).
+    AlreadyWatched,
+    /// The loop's signal watchers hold another thread's signal mask (the
+    /// loop moved): remove them all before watching signals on this thread.
+    WrongThread,
 }
 
 impl From<Errno> for Error {
@@ -44,6 +49,8 @@ impl fmt::Display for Error {
             Error::Reserved => f.write_str("fd is reserved by the loop"),
             Error::Reentrant => f.write_str("loop run from inside one of its callbacks"),
             Error::Closed => f.write_str("the loop is gone"),
+            Error::AlreadyWatched => f.write_str("the process already has a pid watcher"),
+            Error::WrongThread => f.write_str("the loop's signal watchers belong to another thread"),
         }
     }
 }

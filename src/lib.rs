@@ -55,15 +55,21 @@ pub mod process;
 #[allow(unsafe_code)]
 pub mod rt;
 #[allow(unsafe_code)]
+mod source;
+#[allow(unsafe_code)]
 pub mod sys;
 pub mod table;
 mod time;
 
+pub use backend::{MAX_SIGNAL_THREADS, MAX_WAKERS, Waker};
 pub use error::Error;
 pub use event_loop::{
-    ChildEvent, ChildId, ChildMode, ChildrenFn, IoEvent, Loop, MAX_WAKERS, PidFn, PidOptions, SignalEvent, SignalFn,
-    SignalId, TimerFn, TimerId, WakeFn, Waker, WatchFn, WatchId, WatchOptions,
+    Id, Loop, LoopTypes, PidFn, ReaperFn, SignalFn, TimerEvent, TimerFn, TimerId, WakeFn, WatchEvent, WatchFn, WatchId,
+    WatchOptions,
 };
+pub use source::children::{ChildMode, PidEvent, PidId, PidOptions, PidTarget, ReapEvent, ReaperId};
+pub use source::signals::{SignalEvent, SignalId};
+pub use source::waker::{WakeEvent, WakeId};
 pub use interest::{Interest, Ready, Side, Trigger};
 pub use sys::Errno;
 pub use time::Instant;

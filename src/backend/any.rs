@@ -23,9 +23,11 @@
 //! # Ok::<(), linux_event::Error>(())
 //! ```
 
-use super::{Backend, Epoll, IoUring, LinuxAio, ReadyEvent};
+use super::kernel::Kernel;
+use super::sys_objects::sys_objects;
+use super::{Epoll, IoUring, LinuxAio, ReadyEvent};
 use crate::interest::{Interest, Trigger};
-use crate::sys::{Errno, RawFd};
+use crate::sys::{Errno, OwnedFd, RawFd};
 use crate::time::Instant;
 
 /// Which backend an [`AnyBackend`] runs on.
@@ -256,9 +258,19 @@ macro_rules! delegate {
     };
 }
 
-impl Backend for AnyBackend {
+impl Kernel for AnyBackend {
+    type Fd = OwnedFd;
+
     fn name(&self) -> &'static str {
         self.kind().name()
+    }
+
+    fn capacity(&self) -> Option<usize> {
+        match &self.inner {
+            Inner::Epoll(b) => b.capacity(),
+            Inner::LinuxAio(b) => Kernel::capacity(b),
+            Inner::IoUring(b) => Kernel::capacity(b),
+        }
     }
 
     fn register(&mut self, fd: RawFd, key: u64, interest: Interest, trigger: Trigger) -> Result<(), Errno> {
@@ -269,8 +281,8 @@ impl Backend for AnyBackend {
         delegate!(self, b => b.modify(fd, key, interest, trigger))
     }
 
-    fn deregister(&mut self, fd: RawFd) -> Result<(), Errno> {
-        delegate!(self, b => b.deregister(fd))
+    fn deregister(&mut self, fd: RawFd, key: u64) -> Result<(), Errno> {
+        delegate!(self, b => b.deregister(fd, key))
     }
 
     fn wait(&mut self, out: &mut [ReadyEvent], deadline: Option<Instant>) -> Result<usize, Errno> {
@@ -288,6 +300,12 @@ impl Backend for AnyBackend {
             Inner::IoUring(b) => b.owns_fd(fd),
         }
     }
+
+    fn check_fd(&self, fd: RawFd) -> Result<(), Errno> {
+        crate::sys::check_fd(fd)
+    }
+
+    sys_objects!();
 }
 
 #[cfg(test)]

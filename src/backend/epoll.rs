@@ -6,7 +6,9 @@
 //! idle pass either way; ARCHITECTURE.md has the measurements behind the
 //! default.
 
-use super::{Backend, EVENT_BATCH, ReadyEvent};
+use super::kernel::Kernel;
+use super::sys_objects::sys_objects;
+use super::{EVENT_BATCH, ReadyEvent};
 use crate::interest::{Interest, Ready, Trigger};
 use crate::sys::epoll::{self, CtlOp, EpollEvent};
 use crate::sys::{Errno, OwnedFd, RawFd, clock, timerfd};
@@ -40,7 +42,7 @@ enum Deadlines {
 }
 
 /// The key of the backend's own timerfd in the epoll set (no table slot).
-const TIMERFD_KEY: u64 = u32::MAX as u64 - 1;
+const TIMERFD_KEY: u64 = crate::table::Key::BACKEND_TIMER.to_u64();
 
 /// The epoll backend.
 pub struct Epoll {
@@ -118,7 +120,9 @@ fn timespec(ns: u64) -> k::__kernel_timespec {
     k::__kernel_timespec { tv_sec: (ns / 1_000_000_000) as i64, tv_nsec: (ns % 1_000_000_000) as i64 }
 }
 
-impl Backend for Epoll {
+impl Kernel for Epoll {
+    type Fd = OwnedFd;
+
     fn name(&self) -> &'static str {
         "epoll"
     }
@@ -143,7 +147,7 @@ impl Backend for Epoll {
         }
     }
 
-    fn deregister(&mut self, fd: RawFd) -> Result<(), Errno> {
+    fn deregister(&mut self, fd: RawFd, _key: u64) -> Result<(), Errno> {
         match epoll::ctl(self.epfd.as_raw_fd(), CtlOp::Del, fd, 0, 0) {
             // Already closed (EBADF) or closed and reused (ENOENT): the kernel
             // has dropped the registration, or it lingers on a dup under a
@@ -214,6 +218,12 @@ impl Backend for Epoll {
         fd == self.epfd.as_raw_fd()
             || matches!(&self.deadlines, Deadlines::Timerfd { fd: t, .. } if t.as_raw_fd() == fd)
     }
+
+    fn check_fd(&self, fd: RawFd) -> Result<(), Errno> {
+        crate::sys::check_fd(fd)
+    }
+
+    sys_objects!();
 }
 
 #[cfg(test)]

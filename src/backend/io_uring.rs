@@ -3,11 +3,13 @@
 //! The explanation lives on [`IoUring`] (this module is private).
 
 use super::slots::{Slots, State, poll_mask, ready_of};
-use super::{Backend, EVENT_BATCH, ReadyEvent};
+use super::kernel::Kernel;
+use super::sys_objects::sys_objects;
+use super::{EVENT_BATCH, ReadyEvent};
 use crate::interest::{Interest, Trigger};
 use crate::sys::aio::{FdKind, fd_kind};
 use crate::sys::io_uring::{Cqe, ETIME, Op, Ring, Sqe};
-use crate::sys::{Errno, RawFd, clock};
+use crate::sys::{Errno, OwnedFd, RawFd, clock};
 use crate::time::Instant;
 use linux_raw_sys::io_uring as u;
 
@@ -508,7 +510,9 @@ fn make_ring(sq_entries: u32, cq_entries: u32) -> Result<Ring, Errno> {
     Err(last)
 }
 
-impl Backend for IoUring {
+impl Kernel for IoUring {
+    type Fd = OwnedFd;
+
     fn name(&self) -> &'static str {
         "io_uring"
     }
@@ -523,7 +527,7 @@ impl Backend for IoUring {
         self.apply(i, fd, key, interest, trigger)
     }
 
-    fn deregister(&mut self, fd: RawFd) -> Result<(), Errno> {
+    fn deregister(&mut self, fd: RawFd, _key: u64) -> Result<(), Errno> {
         if let Some(i) = self.slots.index_of_fd(fd) {
             self.release(i);
         }
@@ -545,4 +549,14 @@ impl Backend for IoUring {
     fn owns_fd(&self, fd: RawFd) -> bool {
         fd == self.ring.as_raw_fd()
     }
+
+    fn check_fd(&self, fd: RawFd) -> Result<(), Errno> {
+        crate::sys::check_fd(fd)
+    }
+
+    fn capacity(&self) -> Option<usize> {
+        Some(self.slots.capacity() as usize)
+    }
+
+    sys_objects!();
 }

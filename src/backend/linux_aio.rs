@@ -2,8 +2,10 @@
 //!
 //! The explanation lives on [`LinuxAio`] (this module is private).
 
-use super::slots::{RESERVED, Slots, State, poll_mask, ready_of};
-use super::{Backend, EVENT_BATCH, Epoll, EpollTimer, ReadyEvent};
+use super::slots::{Slots, State, poll_mask, ready_of};
+use super::kernel::Kernel;
+use super::sys_objects::sys_objects;
+use super::{EVENT_BATCH, Epoll, EpollTimer, ReadyEvent};
 use crate::interest::{Interest, Trigger};
 use crate::sys::aio::{Context, FdKind, IoEvent, Iocbs, fd_kind, is_signalfd};
 use crate::sys::{Errno, OwnedFd, RawFd, clock, eventfd};
@@ -33,7 +35,7 @@ impl Default for AioConfig {
 
 /// The key of the completion eventfd in the inner epoll: a slot the loop
 /// never uses (below its reserved three).
-const RESFD_KEY: u64 = (u32::MAX - RESERVED) as u64;
+const RESFD_KEY: u64 = crate::table::Key::BACKEND_WAKE.to_u64();
 
 /// `LinuxAio`: readiness through Linux AIO's `IOCB_CMD_POLL` (Linux 4.18),
 /// after libev's linuxaio backend.
@@ -230,7 +232,7 @@ impl LinuxAio {
             self.inner.register(self.resfd.as_raw_fd(), RESFD_KEY, Interest::READ, Trigger::Edge)?;
             self.resfd_registered = true;
         } else if !want && self.resfd_registered {
-            self.inner.deregister(self.resfd.as_raw_fd())?;
+            self.inner.deregister(self.resfd.as_raw_fd(), RESFD_KEY)?;
             self.resfd_registered = false;
         }
         Ok(())
@@ -251,7 +253,7 @@ impl LinuxAio {
                 }
             }
             State::Epoll => {
-                let _ = self.inner.deregister(s.fd);
+                let _ = self.inner.deregister(s.fd, s.key);
                 let _ = self.epoll_members(-1);
             }
             _ => {}
@@ -308,7 +310,7 @@ impl LinuxAio {
         } else {
             match old.state {
                 State::Epoll => {
-                    let _ = self.inner.deregister(fd);
+                    let _ = self.inner.deregister(fd, key);
                     self.epoll_members(-1)?;
                 }
                 // An armed poll for the same events stays armed: it reports
@@ -609,7 +611,9 @@ impl LinuxAio {
     }
 }
 
-impl Backend for LinuxAio {
+impl Kernel for LinuxAio {
+    type Fd = OwnedFd;
+
     fn name(&self) -> &'static str {
         "linux-aio"
     }
@@ -630,9 +634,9 @@ impl Backend for LinuxAio {
         self.apply(i, fd, key, interest, trigger)
     }
 
-    fn deregister(&mut self, fd: RawFd) -> Result<(), Errno> {
+    fn deregister(&mut self, fd: RawFd, key: u64) -> Result<(), Errno> {
         if self.ctx.is_none() {
-            return self.inner.deregister(fd);
+            return self.inner.deregister(fd, key);
         }
         if let Some(i) = self.slots.index_of_fd(fd) {
             self.release(i);
@@ -655,4 +659,14 @@ impl Backend for LinuxAio {
     fn owns_fd(&self, fd: RawFd) -> bool {
         self.inner.owns_fd(fd) || fd == self.resfd.as_raw_fd()
     }
+
+    fn check_fd(&self, fd: RawFd) -> Result<(), Errno> {
+        crate::sys::check_fd(fd)
+    }
+
+    fn capacity(&self) -> Option<usize> {
+        Some(self.slots.capacity() as usize)
+    }
+
+    sys_objects!();
 }

@@ -1,25 +1,35 @@
-//! The backend contract: how the loop asks the kernel about fds and time.
+//! The backends: every way the loop reaches the kernel, behind one sealed
+//! interface ([`Backend`]).
 //!
 //! A backend registers fds under a 64-bit key, waits until an fd is ready or
-//! a deadline passes, and tells the time. It never runs callbacks and never
-//! interprets keys beyond handing them back.
+//! a deadline passes, tells the time, and makes the kernel objects the
+//! sources own (the waker's doorbell, the signalfd and the thread's signal
+//! mask, pidfds and `waitid`). It never runs callbacks and never interprets
+//! keys beyond handing them back. [`Epoll`], [`LinuxAio`] and [`IoUring`]
+//! do it with real system calls; [`Sim`] does all of it in memory.
 
 mod any;
+mod doorbell;
 mod epoll;
 mod io_uring;
+mod kernel;
 mod linux_aio;
 mod sim;
 mod slots;
+pub(crate) mod sys_objects;
+pub(crate) mod thread_masks;
 
 pub use any::{AnyBackend, BackendKind};
+pub(crate) use doorbell::Doorbell;
+pub use doorbell::{MAX_WAKERS, Waker};
 pub use epoll::{Epoll, EpollTimer};
 pub use io_uring::{IoUring, UringConfig};
 pub use linux_aio::{AioConfig, LinuxAio};
-pub use sim::{Sim, SimRegistration};
+pub(crate) use kernel::{ChildTarget, Kernel, ObjectFd, Ring};
+pub use sim::{Sim, SimFd, SimRegistration};
+pub use thread_masks::MAX_SIGNAL_THREADS;
 
-use crate::interest::{Interest, Ready, Trigger};
-use crate::sys::{Errno, RawFd};
-use crate::time::Instant;
+use crate::interest::Ready;
 
 /// One readiness report: the key the fd was registered with, and what is ready.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
@@ -40,42 +50,13 @@ impl Default for Ready {
 /// the next pass.
 pub const EVENT_BATCH: usize = 64;
 
-/// What a readiness backend provides to the loop.
+/// A backend the loop can run on: [`Epoll`], [`LinuxAio`], [`IoUring`],
+/// [`AnyBackend`] or [`Sim`].
 ///
-/// The traps of each kernel interface stay inside the backend:
-/// `register` of an fd the kernel already holds updates it, `modify` of an
-/// fd the kernel has forgotten (closed and reopened) registers it, and
-/// `deregister` of an fd that was closed is not an error.
-pub trait Backend {
-    /// A short, stable name: `"epoll"`, `"sim"`, ...
-    fn name(&self) -> &'static str;
+/// Sealed: its methods belong to the crate-private kernel face, so only the
+/// loop registers fds and makes kernel objects (nothing can register an fd
+/// behind the loop's tables). Use it as a bound in code generic over the
+/// backend: `fn serve<B: Backend>(lp: &mut Loop<App, 64, 64, B>)`.
+pub trait Backend: kernel::Kernel {}
 
-    /// Starts reporting `interest` on `fd` under `key`. `interest` is never
-    /// empty.
-    fn register(&mut self, fd: RawFd, key: u64, interest: Interest, trigger: Trigger) -> Result<(), Errno>;
-
-    /// Changes what is reported for `fd` (and under which key). Also re-arms
-    /// a oneshot registration.
-    fn modify(&mut self, fd: RawFd, key: u64, interest: Interest, trigger: Trigger) -> Result<(), Errno>;
-
-    /// Stops reporting `fd`.
-    fn deregister(&mut self, fd: RawFd) -> Result<(), Errno>;
-
-    /// Waits until at least one registered fd is ready or `deadline` (on
-    /// this backend's clock) has passed, whichever is first; `None` waits
-    /// for an fd only. Fills `out` and returns how many entries it filled;
-    /// 0 means the deadline passed or a signal interrupted the wait.
-    fn wait(&mut self, out: &mut [ReadyEvent], deadline: Option<Instant>) -> Result<usize, Errno>;
-
-    /// The backend's clock: `CLOCK_MONOTONIC` for kernel backends.
-    fn now(&mut self) -> Result<Instant, Errno>;
-
-    /// Whether `fd` is one the backend itself owns and must not be watched.
-    fn owns_fd(&self, fd: RawFd) -> bool;
-
-    /// `Ok` if `fd` names an open file, `EBADF` if not: how a watcher that
-    /// asks the kernel for nothing (empty interest) is still checked.
-    fn check_fd(&self, fd: RawFd) -> Result<(), Errno> {
-        crate::sys::check_fd(fd)
-    }
-}
+impl<K: kernel::Kernel> Backend for K {}

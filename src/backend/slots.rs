@@ -14,7 +14,7 @@ use crate::sys::{Errno, RawFd};
 use linux_raw_sys::general as k;
 
 /// Key slots at the top of the range the loop reserves for its own fds.
-pub(super) const RESERVED: u32 = 3;
+pub(super) const RESERVED: u32 = crate::table::Key::RESERVED;
 
 /// Where a registration stands.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
@@ -299,13 +299,14 @@ mod tests {
     #[test]
     fn keys_map_to_slots_and_reserved_keys_to_the_end() {
         let s = Slots::new(8, 1).unwrap();
-        assert_eq!(s.len(), 12);
+        assert_eq!(s.len(), 13);
         assert_eq!(s.index_of_key(0xffff_0000_0000_0007), Ok(7));
         assert_eq!(s.index_of_key(8), Err(Errno::ENOSPC));
         assert_eq!(s.index_of_key(u64::from(u32::MAX)), Ok(8));
         assert_eq!(s.index_of_key(u64::from(u32::MAX - 1)), Ok(9));
         assert_eq!(s.index_of_key(u64::from(u32::MAX - 2)), Ok(10));
-        assert_eq!(s.index_of_key(u64::from(u32::MAX - 3)), Err(Errno::ENOSPC));
+        assert_eq!(s.index_of_key(u64::from(u32::MAX - 3)), Ok(11));
+        assert_eq!(s.index_of_key(u64::from(u32::MAX - 4)), Err(Errno::ENOSPC));
         assert_eq!(Slots::new(0, 0).err(), Some(Errno::EINVAL));
     }
 

@@ -1,59 +1,65 @@
-//! `Loop`: the reactor users hold. Owns a backend and the two tables, and
-//! runs callbacks with `&mut Loop` and the user's context.
+//! `Loop`: the reactor users hold. Owns a backend, the two tables and the
+//! sources, and runs callbacks with `&mut Loop` and the user's context.
 //!
-//! This layer is safe Rust only: it calls the backend and the tables, never
-//! the kernel directly, and never allocates.
+//! This layer is safe Rust only: it calls the backend (the kernel face),
+//! the tables and the sources, never `sys`, and never allocates.
 
-mod child;
-mod hooks;
+mod handle;
+mod pid;
 mod run;
 mod signal;
 mod timer;
-mod waker;
+mod wake;
 mod watch;
 
-pub use child::{ChildEvent, ChildId, ChildMode, PidOptions};
-pub use signal::{SignalEvent, SignalId};
-pub use timer::TimerId;
-pub use waker::{MAX_WAKERS, Waker};
-pub use watch::{IoEvent, WatchId, WatchOptions};
+pub use handle::{Id, LoopTypes};
+pub use timer::{TimerEvent, TimerId};
+pub use watch::{WatchEvent, WatchId, WatchOptions};
 
 use crate::backend::{Backend, EVENT_BATCH, Epoll, ReadyEvent};
 use crate::error::Error;
-use crate::table::{TimerHeap, WatcherTable};
+use crate::source::children::{ChildSource, PidEvent, ReapEvent};
+use crate::source::signals::{SignalEvent, SignalSource};
+use crate::source::waker::{WakeEvent, WakerSource};
+use crate::sys::RawFd;
+use crate::table::{Key, TimerHeap, WatcherTable};
 use crate::time::Instant;
-use waker::WakerCell;
+
+/// The context type of loop `L`: what its callbacks get next to `&mut L`.
+type Ctx<L> = <L as LoopTypes>::Context;
 
 /// A watcher callback: runs once per ready side of its fd.
-pub type WatchFn<C, const W: usize, const T: usize, B> = fn(&mut Loop<C, W, T, B>, &mut C, IoEvent);
-/// A timer callback: gets the id of the timer that fired.
-pub type TimerFn<C, const W: usize, const T: usize, B> = fn(&mut Loop<C, W, T, B>, &mut C, TimerId);
-/// A wake-up callback: gets the number of `Waker::signal` counts it drained.
-pub type WakeFn<C, const W: usize, const T: usize, B> = fn(&mut Loop<C, W, T, B>, &mut C, u64);
+///
+/// Keyed on the loop type, so changing a capacity changes one line:
+/// `type MyLoop = Loop<App, 64, 1024>;` and `WatchFn<MyLoop>`.
+pub type WatchFn<L> = fn(&mut L, &mut Ctx<L>, WatchEvent);
+/// A timer callback.
+pub type TimerFn<L> = fn(&mut L, &mut Ctx<L>, TimerEvent);
 /// A signal callback: once per pass per signal that arrived.
-pub type SignalFn<C, const W: usize, const T: usize, B> = fn(&mut Loop<C, W, T, B>, &mut C, SignalEvent);
+pub type SignalFn<L> = fn(&mut L, &mut Ctx<L>, SignalEvent);
 /// A pid watcher callback: once, when the process has exited.
-pub type PidFn<C, const W: usize, const T: usize, B> = fn(&mut Loop<C, W, T, B>, &mut C, ChildEvent);
-/// The any-child reaper: every exited child's pid and status.
-pub type ChildrenFn<C, const W: usize, const T: usize, B> =
-    fn(&mut Loop<C, W, T, B>, &mut C, i32, crate::sys::ExitStatus);
+pub type PidFn<L> = fn(&mut L, &mut Ctx<L>, PidEvent);
+/// The any-child reaper: once per exited child that has no pid watcher.
+pub type ReaperFn<L> = fn(&mut L, &mut Ctx<L>, ReapEvent);
+/// The wake-up callback: once per pass in which the waker rang.
+pub type WakeFn<L> = fn(&mut L, &mut Ctx<L>, WakeEvent);
 
 /// What an entry of the watcher table runs when its fd is ready.
-pub(crate) enum Handler<C, const W: usize, const T: usize, B: Backend> {
+pub(crate) enum Handler<L: LoopTypes> {
     /// A user's fd watcher.
-    Io(WatchFn<C, W, T, B>),
+    Io(WatchFn<L>),
     /// A pid watcher (the fd is its pidfd, or `-pid` in SIGCHLD mode).
-    Child { callback: PidFn<C, W, T, B>, pid: i32, reap: bool },
+    Pid { callback: PidFn<L>, pid: i32, reap: bool },
 }
 
-// Manual impls: derive would demand `C: Copy` although fn pointers are
+// Manual impls: derive would demand `L: Copy` although fn pointers are
 // always Copy.
-impl<C, const W: usize, const T: usize, B: Backend> Clone for Handler<C, W, T, B> {
+impl<L: LoopTypes> Clone for Handler<L> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<C, const W: usize, const T: usize, B: Backend> Copy for Handler<C, W, T, B> {}
+impl<L: LoopTypes> Copy for Handler<L> {}
 
 /// A readiness event loop with room for `W` watchers and `T` timers, on
 /// backend `B` (epoll unless told otherwise).
@@ -62,6 +68,12 @@ impl<C, const W: usize, const T: usize, B: Backend> Copy for Handler<C, W, T, B>
 /// callback; callbacks are plain `fn` pointers (closures that capture
 /// nothing coerce to them), so the loop stores no closures and allocates
 /// nothing. `W` must be a power of two, at least 2 (checked at compile time).
+///
+/// Every registration has the same shape: what to watch, a `u64` of user
+/// data, the callback; it returns a typed id. [`remove`](Loop::remove)
+/// takes any id and says whether it was live; [`is_live`](Loop::is_live)
+/// and [`set_data`](Loop::set_data) take any id too. Every event a
+/// callback gets has `id()` and `data()`.
 ///
 /// ```
 /// use core::time::Duration;
@@ -72,12 +84,12 @@ impl<C, const W: usize, const T: usize, B: Backend> Copy for Handler<C, W, T, B>
 ///
 /// let (r, w) = linux_event::sys::pipe()?;
 /// let mut lp: Loop<App> = Loop::new()?;
-/// lp.watch(r.as_raw_fd(), Interest::READ, |lp, app, ev| {
+/// lp.watch(r.as_raw_fd(), Interest::READ, 0, |lp, app, ev| {
 ///     let mut buf = [0u8; 16];
 ///     app.got += linux_event::sys::read(ev.fd(), &mut buf).unwrap_or(0);
-///     lp.unwatch_id(ev.id());
+///     lp.remove(ev.id());
 /// })?;
-/// lp.every(Duration::from_millis(1), |lp, app, _id| {
+/// lp.every(Duration::from_millis(1), 0, |lp, app, _ev| {
 ///     app.ticks += 1;
 ///     if app.ticks == 3 { lp.stop(); }
 /// })?;
@@ -89,27 +101,30 @@ impl<C, const W: usize, const T: usize, B: Backend> Copy for Handler<C, W, T, B>
 /// ```
 pub struct Loop<C, const W: usize = 256, const T: usize = 256, B: Backend = Epoll> {
     backend: B,
-    watchers: WatcherTable<Handler<C, W, T, B>, W>,
-    timers: TimerHeap<TimerFn<C, W, T, B>, T>,
+    watchers: WatcherTable<Handler<Self>, W>,
+    timers: TimerHeap<(TimerFn<Self>, u64), T>,
     events: [ReadyEvent; EVENT_BATCH],
     now: Instant,
-    waker: Option<WakerCell>,
-    on_wake: Option<WakeFn<C, W, T, B>>,
-    signals: signal::Signals<SignalFn<C, W, T, B>>,
-    children: child::Children<ChildrenFn<C, W, T, B>>,
-    hooks: hooks::Hooks<C, W, T, B>,
+    waker: WakerSource<WakeFn<Self>, B>,
+    signals: SignalSource<SignalFn<Self>, B>,
+    children: ChildSource<ReaperFn<Self>, B, W>,
     stop_requested: bool,
     running: bool,
     dispatching: bool,
     /// Watchers the kernel currently holds (what can still wake `run`).
     in_kernel: usize,
-    /// Fds whose deregistration the backend refused (not epoll's closed-fd
-    /// cases, which are success): retried before every wait, since a
-    /// registration left behind would keep reporting under a stale key.
-    failed_deregs: heapless::Vec<crate::sys::RawFd, 8>,
+    /// Registrations whose deregistration the backend refused (not epoll's
+    /// closed-fd cases, which are success): retried before every wait,
+    /// since a registration left behind would keep reporting under a stale
+    /// key.
+    failed_deregs: heapless::Vec<(RawFd, u64), 8>,
     /// The one-shot timer whose callback is running, so a panic that
     /// unwinds out of it cannot leave its slot allocated for good.
-    firing: Option<crate::table::Key>,
+    firing: Option<Key>,
+}
+
+impl<C, const W: usize, const T: usize, B: Backend> LoopTypes for Loop<C, W, T, B> {
+    type Context = C;
 }
 
 impl<C, const W: usize, const T: usize> Loop<C, W, T, Epoll> {
@@ -120,13 +135,20 @@ impl<C, const W: usize, const T: usize> Loop<C, W, T, Epoll> {
 }
 
 impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
-    const CHECK_CAPACITY: () =
-        assert!(W.is_power_of_two() && W >= 2 && W < u32::MAX as usize / 2 && T < u32::MAX as usize / 2);
+    const CHECK_CAPACITY: () = assert!(
+        W.is_power_of_two() && W >= 2 && W < (Key::FIRST_RESERVED / 2) as usize && T < (u32::MAX / 2) as usize
+    );
 
     /// A loop on the given backend.
+    ///
+    /// `Capacity` when the backend holds fewer registrations than `W` (the
+    /// Linux AIO and io_uring backends are sized when made).
     pub fn with_backend(mut backend: B) -> Result<Self, Error> {
         #[allow(clippy::let_unit_value)]
         let () = Self::CHECK_CAPACITY;
+        if backend.capacity().is_some_and(|c| c < W) {
+            return Err(Error::Capacity);
+        }
         let now = backend.now()?;
         Ok(Loop {
             backend,
@@ -134,11 +156,9 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             timers: TimerHeap::new(),
             events: [ReadyEvent::default(); EVENT_BATCH],
             now,
-            waker: None,
-            on_wake: None,
-            signals: signal::Signals::new(),
-            children: child::Children::new(),
-            hooks: hooks::Hooks::new(),
+            waker: WakerSource::new(),
+            signals: SignalSource::new(),
+            children: ChildSource::new(),
             stop_requested: false,
             running: false,
             dispatching: false,
@@ -164,14 +184,10 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         self.backend.name()
     }
 
-    /// The backend, for backend-specific questions.
+    /// The backend, for backend-specific questions (it cannot be changed
+    /// from outside: registrations only go through the loop).
     pub fn backend(&self) -> &B {
         &self.backend
-    }
-
-    /// The backend, mutably (a simulated backend is steered through this).
-    pub fn backend_mut(&mut self) -> &mut B {
-        &mut self.backend
     }
 
     /// Whether `run` or `run_once` is executing.
@@ -186,40 +202,35 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         self.stop_requested = true;
     }
 
-    /// The loop's waker, created with its eventfd on first use. Hand copies
-    /// to other threads; see [`Waker`].
-    pub fn waker(&mut self) -> Result<Waker, Error> {
-        if let Some(cell) = &self.waker {
-            return Ok(cell.waker());
-        }
-        let cell = WakerCell::new()?;
-        let interest = crate::Interest::READ;
-        self.backend.register(cell.fd(), crate::table::Key::WAKER.to_u64(), interest, crate::Trigger::Level)?;
-        let waker = cell.waker();
-        self.waker = Some(cell);
-        Ok(waker)
+    /// Removes any registration by its id: a watcher, timer, signal
+    /// watcher, pid watcher, the reaper or the wake-up callback. Returns
+    /// whether it was live; idempotent, and safe inside callbacks (their
+    /// own registration included): no later event reaches it.
+    pub fn remove(&mut self, id: impl Id) -> bool {
+        id.remove_from(self)
     }
 
-    /// Runs `callback` once per pass in which the waker was signalled, with
-    /// the coalesced count (which it drains). Without one, the count waits
-    /// for [`Waker::drain`].
-    pub fn on_wake(&mut self, callback: WakeFn<C, W, T, B>) -> Result<(), Error> {
-        self.waker()?;
-        self.on_wake = Some(callback);
-        Ok(())
+    /// Whether the id names a live registration.
+    pub fn is_live(&self, id: impl Id) -> bool {
+        id.is_live_in(self)
+    }
+
+    /// Replaces a live registration's user data (`NotFound` for a stale id).
+    pub fn set_data(&mut self, id: impl Id, data: u64) -> Result<(), Error> {
+        if id.set_data_in(self, data) { Ok(()) } else { Err(Error::NotFound) }
     }
 
     /// Whether `fd` belongs to the loop itself (waker, signalfd, a pidfd it
     /// owns, or the backend's own).
-    fn is_reserved(&self, fd: crate::sys::RawFd) -> bool {
+    fn is_reserved(&self, fd: RawFd) -> bool {
         self.backend.owns_fd(fd)
-            || self.waker.as_ref().is_some_and(|w| w.fd() == fd)
+            || self.waker.fd() == Some(fd)
             || self.signals.fd() == Some(fd)
             || self
                 .watchers
                 .key_of_fd(fd)
                 .and_then(|k| self.watchers.get(k))
-                .is_some_and(|w| matches!(w.callback, Handler::Child { .. }))
+                .is_some_and(|w| matches!(w.callback, Handler::Pid { .. }))
     }
 
     /// Retries deregistrations the backend refused earlier; keeps those it
@@ -227,8 +238,8 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     pub(crate) fn retry_deregistrations(&mut self) {
         let mut i = 0;
         while i < self.failed_deregs.len() {
-            let fd = self.failed_deregs[i];
-            if self.watchers.key_of_fd(fd).is_some() || self.backend.deregister(fd).is_ok() {
+            let (fd, key) = self.failed_deregs[i];
+            if self.watchers.key_of_fd(fd).is_some() || self.backend.deregister(fd, key).is_ok() {
                 self.failed_deregs.swap_remove(i);
             } else {
                 i += 1;
@@ -237,20 +248,21 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     }
 
     /// Removes any watcher-table entry: takes it out of the kernel and, for
-    /// a pid watcher, lets the child code close its pidfd or update counts.
-    fn remove_watcher(&mut self, key: crate::table::Key) -> bool {
+    /// a pid watcher, gives its pidfd back or updates the SIGCHLD count.
+    fn remove_watcher(&mut self, key: Key) -> bool {
         let Some(w) = self.watchers.remove(key) else { return false };
         if w.registered {
             self.in_kernel -= 1;
             // The watcher is gone either way; a refused deregistration is
             // retried before later waits (and its events are stale by now).
-            if self.backend.deregister(w.fd).is_err() && self.failed_deregs.push(w.fd).is_err() {
+            let k = key.to_u64();
+            if self.backend.deregister(w.fd, k).is_err() && self.failed_deregs.push((w.fd, k)).is_err() {
                 self.failed_deregs.remove(0);
-                let _ = self.failed_deregs.push(w.fd);
+                let _ = self.failed_deregs.push((w.fd, k));
             }
         }
-        if let (Handler::Child { .. }, Some(removed)) = (w.callback, self.hooks.child_removed) {
-            removed(self, &w);
+        if let Handler::Pid { .. } = w.callback {
+            self.pid_watcher_removed(key, w.registered);
         }
         true
     }
@@ -258,19 +270,17 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
 
 impl<C, const W: usize, const T: usize, B: Backend> Drop for Loop<C, W, T, B> {
     fn drop(&mut self) {
-        // Close the pidfds the loop owns; everything else closes itself.
+        // Pid watchers first (their pidfds leave the kernel before they
+        // close), then each source gives its kernel objects back.
         for slot in 0..self.watchers.slot_count() {
-            let owned_pidfd = |w: &crate::table::Watcher<Handler<C, W, T, B>>| {
-                matches!(w.callback, Handler::Child { .. }) && w.registered
-            };
             if let Some(key) = self.watchers.key_at(slot)
-                && self.watchers.get(key).is_some_and(owned_pidfd)
+                && self.watchers.get(key).is_some_and(|w| matches!(w.callback, Handler::Pid { .. }))
             {
                 self.remove_watcher(key);
             }
         }
-        if let Some(restore) = self.hooks.restore_mask {
-            restore(self);
-        }
+        self.children.close(&mut self.backend);
+        self.signals.close(&mut self.backend);
+        self.waker.close(&mut self.backend);
     }
 }

@@ -13,9 +13,8 @@ use crate::time::Instant;
 use core::time::Duration;
 
 use super::Handler;
-use super::signal::SIGNAL_KEY;
-use super::timer::TimerId;
-use super::watch::{IoEvent, WatchId};
+use super::timer::{TimerEvent, TimerId};
+use super::watch::{WatchEvent, WatchId};
 
 impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// Runs passes until [`stop`](Self::stop) is called, or until nothing is
@@ -51,7 +50,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// holds, a pending timer, the waker, or the signalfd (disabled watchers
     /// and disabled timers cannot).
     fn has_work(&self) -> bool {
-        self.in_kernel > 0 || self.timers.pending() > 0 || self.waker.is_some() || self.signals.fd().is_some()
+        self.in_kernel > 0 || self.timers.pending() > 0 || self.waker.is_open() || self.signals.is_open()
     }
 
     fn pass(&mut self, ctx: &mut C, timeout: Option<Duration>) -> Result<usize, Error> {
@@ -69,7 +68,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             let limit = if t.is_zero() { self.now } else { self.update_now()? + t };
             deadline = Some(deadline.map_or(limit, |d| d.min(limit)));
         }
-        let woken_early = self.waker.as_ref().is_some_and(|w| w.before_sleep());
+        let woken_early = self.waker.before_sleep();
         if woken_early || self.children.scan_owed {
             deadline = Some(self.now);
         }
@@ -77,9 +76,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         let n = match waited {
             Ok(n) => n,
             Err(e) => {
-                if let Some(w) = &self.waker {
-                    w.after_wake(false);
-                }
+                let _ = self.waker.after_wake(&mut self.backend, false);
                 return Err(e.into());
             }
         };
@@ -95,26 +92,18 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
                 doorbell = true;
                 continue;
             }
-            if ev.key == SIGNAL_KEY.to_u64() {
-                if let Some(signals) = self.hooks.signals {
-                    calls += signals(self, ctx);
-                }
+            if ev.key == Key::SIGNALS.to_u64() {
+                calls += self.dispatch_signals(ctx);
                 continue;
             }
             calls += self.dispatch_io(ctx, Key::from_u64(ev.key), ev.ready);
         }
-        if let Some(w) = &self.waker {
-            let rung = w.after_wake(doorbell);
-            if let (true, Some(cb)) = (rung, self.on_wake) {
-                let count = w.drain();
-                if count > 0 {
-                    cb(self, ctx, count);
-                    calls += 1;
-                }
-            }
+        if let Some((callback, event)) = self.waker.after_wake(&mut self.backend, doorbell) {
+            callback(self, ctx, event);
+            calls += 1;
         }
-        if let (true, Some(reap)) = (self.children.scan_owed, self.hooks.reap) {
-            calls += reap(self, ctx);
+        if self.children.scan_owed {
+            calls += self.reap_children(ctx);
         }
         calls += self.fire_timers(ctx, seq_limit);
         Ok(calls)
@@ -129,11 +118,11 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             // Stale key: removed or replaced watcher, or a closed-and-reused fd.
             return 0;
         };
-        if let Handler::Child { pid, reap, .. } = w.callback {
-            return self.hooks.child_ready.map_or(0, |ready| ready(self, ctx, key, w.fd, pid, reap));
+        if let Handler::Pid { pid, reap, .. } = w.callback {
+            return self.pid_ready(ctx, key, pid, reap);
         }
         let Handler::Io(callback) = w.callback else { return 0 };
-        let event = |w: &Watcher<_>, side| IoEvent { id: WatchId(key), fd: w.fd, side, ready, data: w.data };
+        let event = |w: &Watcher<_>, side| WatchEvent { id: WatchId(key), fd: w.fd, side, ready, data: w.data };
         if ready.contains(Ready::ERROR) && w.interest.contains(Interest::ERROR) {
             callback(self, ctx, event(&w, Side::Error));
             return 1;
@@ -172,7 +161,8 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
                 self.timers.schedule(due.key, Some(next_tick(due.deadline, interval, now)));
             }
             self.firing = Some(due.key);
-            (due.callback)(self, ctx, TimerId(due.key));
+            let (callback, data) = due.callback;
+            callback(self, ctx, TimerEvent { id: TimerId(due.key), data });
             self.firing = None;
             calls += 1;
             if self.timers.state(due.key) == Some(TimerState::Firing) {

@@ -1,4 +1,5 @@
-//! Timers on the loop: after, at, every, cancel, rearm, set_interval.
+//! Timers on the loop: after, at, every, rearm, set_interval (removal is
+//! `Loop::remove`, as for every registration).
 //!
 //! Deadlines are absolute on the loop's clock and never earlier than the
 //! loop's `now`, so a timer scheduled while callbacks run sorts after every
@@ -11,39 +12,52 @@ use crate::table::{Key, TimerState};
 use crate::time::{Instant, duration_ns};
 use core::time::Duration;
 
-/// Names one timer. Goes stale when the timer is cancelled or a one-shot
+/// Names one timer. Goes stale when the timer is removed or a one-shot
 /// timer has fired; a stale id never touches a later timer in its slot.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TimerId(pub(crate) Key);
 
+/// What a timer callback is told.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct TimerEvent {
+    pub(crate) id: TimerId,
+    pub(crate) data: u64,
+}
+
+impl TimerEvent {
+    /// The timer that fired.
+    pub fn id(&self) -> TimerId {
+        self.id
+    }
+    /// The timer's user data.
+    pub fn data(&self) -> u64 {
+        self.data
+    }
+}
+
 impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
-    /// Runs `callback` once, `delay` from now. `after(Duration::ZERO, ..)`
-    /// fires on the next pass. `Capacity` when the timer table is full.
-    pub fn after(&mut self, delay: Duration, callback: TimerFn<C, W, T, B>) -> Result<TimerId, Error> {
+    /// Runs `callback` once, `delay` from now, with `data` in its
+    /// [`TimerEvent`]. `after(Duration::ZERO, ..)` fires on the next pass.
+    /// `Capacity` when the timer table is full.
+    pub fn after(&mut self, delay: Duration, data: u64, callback: TimerFn<Self>) -> Result<TimerId, Error> {
         let now = self.schedule_base()?;
-        self.add_timer(now + delay, None, callback)
+        self.add_timer(now + delay, None, data, callback)
     }
 
     /// Runs `callback` once at `deadline` on the loop's clock (a deadline in
     /// the past fires on the next pass).
-    pub fn at(&mut self, deadline: Instant, callback: TimerFn<C, W, T, B>) -> Result<TimerId, Error> {
+    pub fn at(&mut self, deadline: Instant, data: u64, callback: TimerFn<Self>) -> Result<TimerId, Error> {
         let now = self.schedule_base()?;
-        self.add_timer(deadline.max(now), None, callback)
+        self.add_timer(deadline.max(now), None, data, callback)
     }
 
     /// Runs `callback` every `interval`, first `interval` from now. The
     /// phase is kept: a late pass does not shift later ticks, and ticks that
     /// were missed entirely are skipped rather than fired in a burst. An
     /// interval of zero fires on every pass (libvirt's frequency 0).
-    pub fn every(&mut self, interval: Duration, callback: TimerFn<C, W, T, B>) -> Result<TimerId, Error> {
+    pub fn every(&mut self, interval: Duration, data: u64, callback: TimerFn<Self>) -> Result<TimerId, Error> {
         let now = self.schedule_base()?;
-        self.add_timer(now + interval, Some(duration_ns(interval)), callback)
-    }
-
-    /// Cancels a timer. Returns whether the id named a live timer (pending,
-    /// disabled, or a one-shot whose callback is running); idempotent.
-    pub fn cancel(&mut self, id: TimerId) -> bool {
-        self.timers.cancel(id.0)
+        self.add_timer(now + interval, Some(duration_ns(interval)), data, callback)
     }
 
     /// Schedules a live timer to fire `delay` from now, keeping its id and
@@ -75,19 +89,14 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     }
 
     /// Replaces a live timer's callback.
-    pub fn set_timer_callback(&mut self, id: TimerId, callback: TimerFn<C, W, T, B>) -> Result<(), Error> {
-        if self.timers.set_callback(id.0, callback) { Ok(()) } else { Err(Error::NotFound) }
+    pub fn set_timer_callback(&mut self, id: TimerId, callback: TimerFn<Self>) -> Result<(), Error> {
+        let data = self.timers.callback(id.0).ok_or(Error::NotFound)?.1;
+        if self.timers.set_callback(id.0, (callback, data)) { Ok(()) } else { Err(Error::NotFound) }
     }
 
     /// When a pending timer fires next; `None` if it is not pending.
     pub fn deadline(&self, id: TimerId) -> Option<Instant> {
         self.timers.deadline(id.0).map(Instant::from_nanos)
-    }
-
-    /// Whether the id names a timer that is still allocated (pending,
-    /// disabled, or running its one-shot callback).
-    pub fn is_live(&self, id: TimerId) -> bool {
-        self.timers.state(id.0).is_some()
     }
 
     /// Whether the timer waits for a deadline (not disabled, not fired).
@@ -104,9 +113,10 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         &mut self,
         deadline: Instant,
         interval: Option<u64>,
-        callback: TimerFn<C, W, T, B>,
+        data: u64,
+        callback: TimerFn<Self>,
     ) -> Result<TimerId, Error> {
-        self.timers.insert(Some(deadline.as_nanos()), interval, callback).map(TimerId)
+        self.timers.insert(Some(deadline.as_nanos()), interval, (callback, data)).map(TimerId)
     }
 
     /// The time relative delays count from: the pass's cached `now` inside

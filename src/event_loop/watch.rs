@@ -17,7 +17,7 @@ pub struct WatchId(pub(crate) Key);
 
 /// What a watcher callback is told.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct IoEvent {
+pub struct WatchEvent {
     pub(crate) id: WatchId,
     pub(crate) fd: RawFd,
     pub(crate) side: Side,
@@ -25,7 +25,7 @@ pub struct IoEvent {
     pub(crate) data: u64,
 }
 
-impl IoEvent {
+impl WatchEvent {
     /// The watcher this is for.
     pub fn id(&self) -> WatchId {
         self.id
@@ -64,33 +64,27 @@ impl IoEvent {
     }
 }
 
-/// How to watch an fd: interest, trigger mode and user data.
+/// How to watch an fd: interest and trigger mode.
 ///
 /// ```
 /// use linux_event::{Interest, Trigger, WatchOptions};
-/// let opts = WatchOptions::new(Interest::READ).trigger(Trigger::Edge).data(42);
+/// let opts = WatchOptions::new(Interest::READ).trigger(Trigger::Edge);
 /// # let _ = opts;
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct WatchOptions {
     interest: Interest,
     trigger: Trigger,
-    data: u64,
 }
 
 impl WatchOptions {
-    /// Level-triggered `interest`, user data 0.
+    /// Level-triggered `interest`.
     pub const fn new(interest: Interest) -> Self {
-        WatchOptions { interest, trigger: Trigger::Level, data: 0 }
+        WatchOptions { interest, trigger: Trigger::Level }
     }
     /// Sets the trigger mode.
     pub const fn trigger(mut self, trigger: Trigger) -> Self {
         self.trigger = trigger;
-        self
-    }
-    /// Sets the user data handed back in every [`IoEvent`].
-    pub const fn data(mut self, data: u64) -> Self {
-        self.data = data;
         self
     }
 }
@@ -98,13 +92,16 @@ impl WatchOptions {
 impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// Watches `fd` for `interest` (level-triggered), replacing any watcher
     /// the fd already has. `callback` runs once per ready side, read before
-    /// write. See [`watch_with`](Self::watch_with).
-    pub fn watch(&mut self, fd: RawFd, interest: Interest, callback: WatchFn<C, W, T, B>) -> Result<WatchId, Error> {
-        self.watch_with(fd, WatchOptions::new(interest), callback)
+    /// write, with `data` in its [`WatchEvent`]. See
+    /// [`watch_with`](Self::watch_with).
+    pub fn watch(&mut self, fd: RawFd, interest: Interest, data: u64, callback: WatchFn<Self>) -> Result<WatchId, Error> {
+        self.watch_with(fd, WatchOptions::new(interest), data, callback)
     }
 
     /// Watches `fd` as `options` say, replacing any watcher the fd has (its
-    /// id goes stale and no later event reaches it).
+    /// id goes stale and no later event reaches it). Remove it with
+    /// [`remove`](Self::remove); find it by fd with
+    /// [`watcher_of`](Self::watcher_of).
     ///
     /// Errors: `Capacity` when the table is full; `Reserved` for the loop's
     /// own fds; `Os(EBADF)` for a bad fd; `Os(EPERM)` for a file epoll
@@ -113,7 +110,8 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         &mut self,
         fd: RawFd,
         options: WatchOptions,
-        callback: WatchFn<C, W, T, B>,
+        data: u64,
+        callback: WatchFn<Self>,
     ) -> Result<WatchId, Error> {
         if fd < 0 {
             return Err(Error::Os(Errno::EBADF));
@@ -131,24 +129,11 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             trigger: options.trigger,
             registered,
             callback: Handler::Io(callback),
-            data: options.data,
+            data,
         };
         let (inserted, _replaced) = self.watchers.insert(watcher)?;
         debug_assert_eq!(inserted, key);
         Ok(WatchId(inserted))
-    }
-
-    /// Removes the watcher on `fd`. `NotFound` if the fd has none.
-    pub fn unwatch(&mut self, fd: RawFd) -> Result<(), Error> {
-        let key = self.io_key_of_fd(fd).ok_or(Error::NotFound)?;
-        self.unwatch_id(WatchId(key));
-        Ok(())
-    }
-
-    /// Removes a watcher by id. Returns whether it was live; idempotent.
-    /// Safe inside callbacks, its own included: no later event reaches it.
-    pub fn unwatch_id(&mut self, id: WatchId) -> bool {
-        self.io_watcher(id).is_ok() && self.remove_watcher(id.0)
     }
 
     /// Sets the watcher's interest. Always reaches the kernel, so calling it
@@ -178,19 +163,10 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     }
 
     /// Replaces the watcher's callback.
-    pub fn set_callback(&mut self, id: WatchId, callback: WatchFn<C, W, T, B>) -> Result<(), Error> {
+    pub fn set_callback(&mut self, id: WatchId, callback: WatchFn<Self>) -> Result<(), Error> {
         self.io_watcher(id)?;
         if let Some(w) = self.watchers.get_mut(id.0) {
             w.callback = Handler::Io(callback);
-        }
-        Ok(())
-    }
-
-    /// Replaces the watcher's user data.
-    pub fn set_data(&mut self, id: WatchId, data: u64) -> Result<(), Error> {
-        self.io_watcher(id)?;
-        if let Some(w) = self.watchers.get_mut(id.0) {
-            w.data = data;
         }
         Ok(())
     }
@@ -211,7 +187,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     }
 
     /// The fd watcher with this id (not a pid watcher sharing the table).
-    fn io_watcher(&self, id: WatchId) -> Result<Watcher<Handler<C, W, T, B>>, Error> {
+    pub(crate) fn io_watcher(&self, id: WatchId) -> Result<Watcher<Handler<Self>>, Error> {
         match self.watchers.get(id.0) {
             Some(w) if matches!(w.callback, Handler::Io(_)) => Ok(*w),
             _ => Err(Error::NotFound),
@@ -229,7 +205,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     fn apply(
         &mut self,
         id: WatchId,
-        w: Watcher<Handler<C, W, T, B>>,
+        w: Watcher<Handler<Self>>,
         interest: Interest,
         trigger: Trigger,
     ) -> Result<(), Error> {
@@ -261,7 +237,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
                 self.in_kernel += 1;
             }
             (true, false) => {
-                self.backend.deregister(fd)?;
+                self.backend.deregister(fd, k)?;
                 self.in_kernel -= 1;
             }
             // Nothing to ask the kernel for, but a bad fd is still refused.

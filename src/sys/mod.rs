@@ -7,6 +7,7 @@ pub(crate) mod aio;
 pub(crate) mod auxv;
 pub(crate) mod call;
 pub(crate) mod clock;
+pub(crate) mod dir;
 pub(crate) mod epoll;
 mod errno;
 pub(crate) mod eventfd;

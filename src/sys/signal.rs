@@ -228,6 +228,30 @@ fn sigaction(signo: i32, new: Option<&KernelSigaction>) -> Result<Disposition, E
     })
 }
 
+/// Takes one pending signal of `set` off the calling thread's (or the
+/// process's) queue without waiting: `Ok(Some(signo))`, or `Ok(None)` when
+/// none of `set` is pending. Used to discard what a watcher left unread
+/// before its signal is unblocked.
+pub fn take_pending(set: SigSet) -> Result<Option<i32>, Errno> {
+    let zero = k::__kernel_timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `set` is a valid 8-byte sigset, the info pointer is null (not
+    // wanted), `zero` is a valid timespec; all borrowed for the call.
+    let r = check(unsafe {
+        sc::syscall4(
+            k::__NR_rt_sigtimedwait as usize,
+            ptr::addr_of!(set) as usize,
+            0,
+            ptr::addr_of!(zero) as usize,
+            8,
+        )
+    });
+    match r {
+        Ok(signo) => Ok(Some(signo as i32)),
+        Err(Errno::EAGAIN) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Sends `signo` to process `pid` (negative: to a process group; 0: ours).
 pub fn kill(pid: i32, signo: i32) -> Result<(), Errno> {
     // SAFETY: takes no pointers.

@@ -66,6 +66,37 @@ pub struct SignalfdSiginfo {
 
 const _: () = assert!(size_of::<SignalfdSiginfo>() == 128);
 
+impl SignalfdSiginfo {
+    /// A record with every field zero (what `Default` gives, usable in
+    /// `const` contexts).
+    pub const fn zeroed() -> Self {
+        SignalfdSiginfo {
+            ssi_signo: 0,
+            ssi_errno: 0,
+            ssi_code: 0,
+            ssi_pid: 0,
+            ssi_uid: 0,
+            ssi_fd: 0,
+            ssi_tid: 0,
+            ssi_band: 0,
+            ssi_overrun: 0,
+            ssi_trapno: 0,
+            ssi_status: 0,
+            ssi_int: 0,
+            ssi_ptr: 0,
+            ssi_utime: 0,
+            ssi_stime: 0,
+            ssi_addr: 0,
+            ssi_addr_lsb: 0,
+            _pad2: 0,
+            ssi_syscall: 0,
+            ssi_call_addr: 0,
+            ssi_arch: 0,
+            _pad: [0; 28],
+        }
+    }
+}
+
 /// A new signalfd for `mask` (non-blocking, close-on-exec), or with
 /// `Some(fd)` a new mask for an existing one.
 pub(crate) fn signalfd(existing: Option<RawFd>, mask: SigSet) -> Result<Option<OwnedFd>, Errno> {

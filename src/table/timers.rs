@@ -199,6 +199,11 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
         }
     }
 
+    /// A live timer's callback.
+    pub fn callback(&self, key: Key) -> Option<F> {
+        self.live(key)?.callback
+    }
+
     /// Changes the callback of a live timer.
     pub fn set_callback(&mut self, key: Key, callback: F) -> bool {
         match self.live_mut(key) {

@@ -6,13 +6,18 @@
 //! an epitem does in the kernel, and `wait` harvests that list with the same
 //! level, edge and oneshot rules as `ep_send_events`.
 
-use super::{Backend, ReadyEvent};
+mod process;
+
+use super::doorbell::Waker;
+use super::kernel::{ChildTarget, Kernel, ObjectFd, Ring};
+use super::ReadyEvent;
 use crate::error::Error;
 use crate::interest::{Interest, Ready, Trigger};
-use crate::sys::{Errno, RawFd};
+use crate::sys::{Errno, ExitStatus, RawFd, SigSet, SignalfdSiginfo};
 use crate::time::Instant;
 use core::time::Duration;
 use heapless::Vec;
+use process::{Object, Process};
 
 /// What one registration of a [`Sim`] holds, as [`Sim::registration`]
 /// reports it.
@@ -67,9 +72,10 @@ fn reportable(interest: Interest) -> Ready {
 /// A deterministic, simulated backend: a virtual monotonic clock and up to
 /// `N` virtual fds (registered, or ready without a registration).
 ///
-/// Nothing here touches the kernel (the loop itself still makes the few
-/// syscalls that are not the backend's business, such as creating a
-/// waker's eventfd). Time moves only when told
+/// Nothing here touches the kernel: the kernel objects the loop's sources
+/// make (the waker's doorbell, the signalfd and the thread's signal mask,
+/// pidfds, `waitid`) are simulated too, in one simulated process (see
+/// "Signals, children and the waker" below). Time moves only when told
 /// ([`advance`](Sim::advance), [`set_now`](Sim::set_now)) or when a
 /// [`wait`](Backend::wait) that has nothing to report is given a deadline:
 /// then the clock jumps to the deadline and the wait returns, so timers fire
@@ -118,6 +124,22 @@ fn reportable(interest: Interest) -> Ready {
 /// [`Loop::run`]: crate::Loop::run
 /// [`Loop::run_once`]: crate::Loop::run_once
 ///
+/// # Signals, children and the waker
+///
+/// The simulation is one process: threads (the main one, tid 1, and any
+/// a script switches to with [`set_thread`](Sim::set_thread)), each with
+/// its own signal mask; pending signals, standard ones coalesced and
+/// real-time ones queued with their values ([`raise`](Sim::raise),
+/// [`queue`](Sim::queue)); and other processes: children
+/// ([`spawn_child`](Sim::spawn_child)) that exit when told
+/// ([`exit`](Sim::exit)), stay zombies until reaped and send SIGCHLD, and
+/// processes that are not children ([`spawn_stranger`](Sim::spawn_stranger)).
+/// A signal that reaches a thread that does not block it takes its default
+/// action, which the simulation records ([`killed_by`](Sim::killed_by))
+/// instead of dying. Pidfds can be refused ([`refuse_pidfds`](Sim::refuse_pidfds))
+/// to drive the loop's SIGCHLD mode. A waker signalled "from another
+/// thread while the loop sleeps" is [`wake_in_next_wait`](Sim::wake_in_next_wait).
+///
 /// # Example
 ///
 /// ```
@@ -155,6 +177,21 @@ pub struct Sim<const N: usize = 64> {
     fail_wait: Option<Errno>,
     stall_error: Option<Errno>,
     waits: u64,
+    process: Process<N>,
+    /// The doorbell the loop made, for scripted wake-ups.
+    doorbell: Option<RawFd>,
+    wakes: Vec<(Waker, u64), 4>,
+}
+
+/// A kernel object of the simulation, as a source holds it: a virtual fd
+/// number (never a real fd; nothing is closed when it is dropped).
+#[derive(Debug, PartialEq, Eq)]
+pub struct SimFd(RawFd);
+
+impl ObjectFd for SimFd {
+    fn raw(&self) -> RawFd {
+        self.0
+    }
 }
 
 impl<const N: usize> Default for Sim<N> {
@@ -176,6 +213,9 @@ impl<const N: usize> Sim<N> {
             fail_wait: None,
             stall_error: None,
             waits: 0,
+            process: Process::new(),
+            doorbell: None,
+            wakes: Vec::new(),
         }
     }
 
@@ -311,6 +351,148 @@ impl<const N: usize> Sim<N> {
         self.stall_error = errno;
     }
 
+    // --- the simulated process: signals ---
+
+    /// Sends `signo` to the process, as `kill(getpid(), signo)` from pid
+    /// 2000 would (`SI_USER`). A standard signal already pending is not
+    /// queued again; a real-time one always is (`EAGAIN` when 64 are queued).
+    /// `EINVAL` for numbers outside 1..=64.
+    pub fn raise(&mut self, signo: i32) -> Result<(), Errno> {
+        let mut info = SignalfdSiginfo::zeroed();
+        info.ssi_signo = signo as u32;
+        info.ssi_pid = 2000;
+        self.process.raise(0, info)
+    }
+
+    /// Queues `signo` with `value` to the process, as `sigqueue` does
+    /// (`SI_QUEUE`, the value in `ssi_int` and `ssi_ptr`).
+    pub fn queue(&mut self, signo: i32, value: u64) -> Result<(), Errno> {
+        let mut info = SignalfdSiginfo::zeroed();
+        info.ssi_signo = signo as u32;
+        info.ssi_code = -1;
+        info.ssi_pid = 2000;
+        info.ssi_int = value as i32;
+        info.ssi_ptr = value;
+        self.process.raise(0, info)
+    }
+
+    /// Sends `signo` to one thread (`tgkill`); `ESRCH` for a thread the
+    /// simulation cannot add.
+    pub fn raise_in_thread(&mut self, tid: i32, signo: i32) -> Result<(), Errno> {
+        let mut info = SignalfdSiginfo::zeroed();
+        info.ssi_signo = signo as u32;
+        info.ssi_pid = 2000;
+        info.ssi_code = -6; // SI_TKILL
+        self.process.raise(tid, info)
+    }
+
+    /// The signal whose default action would have ended the process (the
+    /// first one), if any reached a thread that did not block it.
+    pub fn killed_by(&self) -> Option<i32> {
+        self.process.killed_by
+    }
+
+    /// The thread the loop runs on now (1, the main thread, at first).
+    pub fn thread(&self) -> i32 {
+        self.process.current_thread()
+    }
+
+    /// Makes the loop run on thread `tid` from now on (a new thread starts
+    /// with the current thread's mask, as a thread inherits its creator's),
+    /// to simulate a loop moved to another thread. `false` when the
+    /// simulation has no room for another thread (8).
+    pub fn set_thread(&mut self, tid: i32) -> bool {
+        self.process.set_current_thread(tid)
+    }
+
+    /// Thread `tid`'s signal mask.
+    pub fn thread_mask(&mut self, tid: i32) -> SigSet {
+        self.process.mask_of(tid)
+    }
+
+    /// Sets thread `tid`'s signal mask (as the program around the loop
+    /// would, with `sigprocmask`); pending signals it unblocks are delivered.
+    pub fn set_thread_mask(&mut self, tid: i32, mask: SigSet) {
+        self.process.set_mask(tid, mask)
+    }
+
+    // --- the simulated process: children ---
+
+    /// Starts a child process; its pid. `Capacity` when `N` processes exist.
+    pub fn spawn_child(&mut self) -> Result<i32, Error> {
+        self.process.spawn(true).ok_or(Error::Capacity)
+    }
+
+    /// Starts a process that is not a child of this one (its exit can be
+    /// watched through a pidfd, but never collected).
+    pub fn spawn_stranger(&mut self) -> Result<i32, Error> {
+        self.process.spawn(false).ok_or(Error::Capacity)
+    }
+
+    /// Ends process `pid` with `status`: a child becomes a zombie and
+    /// SIGCHLD is sent to the process; a stranger is gone. `ESRCH` for a
+    /// process that does not exist or already ended.
+    pub fn exit(&mut self, pid: i32, status: ExitStatus) -> Result<(), Errno> {
+        self.process.exit(pid, status)
+    }
+
+    /// Whether child `pid` is a zombie (exited, not yet reaped).
+    pub fn is_zombie(&self, pid: i32) -> bool {
+        self.process.is_zombie(pid)
+    }
+
+    /// Makes `pidfd_open` fail with `errno` from now on (`ENOSYS` as on an
+    /// old kernel or under qemu-user, `EPERM` as under seccomp), or work
+    /// again with `None`.
+    pub fn refuse_pidfds(&mut self, errno: Option<Errno>) {
+        self.process.pidfd_refusal = errno;
+    }
+
+    /// Makes listing the process's children fail (`ENOENT`, as without
+    /// `/proc`), or work again.
+    pub fn hide_children_list(&mut self, hidden: bool) {
+        self.process.proc_children = !hidden;
+    }
+
+    // --- kernel objects and the waker ---
+
+    /// Makes the next kernel object the loop asks for (doorbell, signalfd
+    /// or pidfd) fail with `errno`, as `EMFILE` at the fd limit would.
+    pub fn fail_next_object(&mut self, errno: Errno) {
+        self.process.object_fault = Some(errno);
+    }
+
+    /// How many kernel objects the loop holds open.
+    pub fn open_objects(&self) -> usize {
+        self.process.open_objects()
+    }
+
+    /// Signals `waker` with `n` during the next wait, as another thread
+    /// would while the loop is blocked: the signal rings the simulated
+    /// doorbell if the waker says it must. `Capacity` when 4 are queued.
+    pub fn wake_in_next_wait(&mut self, waker: Waker, n: u64) -> Result<(), Error> {
+        self.wakes.push((waker, n)).map_err(|_| Error::Capacity)
+    }
+
+    /// Brings the readiness of every registered kernel object up to date.
+    fn refresh_objects(&mut self) {
+        let mut fds: Vec<RawFd, N> = Vec::new();
+        for fd in self.process.object_fds() {
+            if self.registration(fd).is_some() {
+                let _ = fds.push(fd);
+            }
+        }
+        for fd in fds {
+            if self.process.readable(fd) {
+                if !self.ready(fd).contains(Ready::READABLE) {
+                    let _ = self.set_ready(fd, Ready::READABLE);
+                }
+            } else {
+                self.clear_ready(fd, Ready::READABLE);
+            }
+        }
+    }
+
     fn find(&self, fd: RawFd) -> Option<usize> {
         self.entries.iter().position(|e| e.fd == fd)
     }
@@ -355,7 +537,9 @@ impl<const N: usize> Sim<N> {
     }
 }
 
-impl<const N: usize> Backend for Sim<N> {
+impl<const N: usize> Kernel for Sim<N> {
+    type Fd = SimFd;
+
     fn name(&self) -> &'static str {
         "sim"
     }
@@ -368,7 +552,7 @@ impl<const N: usize> Backend for Sim<N> {
         self.ctl(fd, key, interest, trigger)
     }
 
-    fn deregister(&mut self, fd: RawFd) -> Result<(), Errno> {
+    fn deregister(&mut self, fd: RawFd, _key: u64) -> Result<(), Errno> {
         if let Some(errno) = self.fail_deregister.take() {
             return Err(errno);
         }
@@ -384,6 +568,16 @@ impl<const N: usize> Backend for Sim<N> {
         if let Some(errno) = self.fail_wait.take() {
             return Err(errno);
         }
+        // Other threads signal the waker while this one sleeps.
+        while let Some((waker, n)) = self.wakes.pop() {
+            if waker.count(n) == Ok(true)
+                && let Some(fd) = self.doorbell
+                && let Some(Object::Doorbell { rung }) = self.process.object_mut(fd)
+            {
+                *rung = true;
+            }
+        }
+        self.refresh_objects();
         // The ready list, in order.
         let mut list = [(0u64, 0usize); N];
         let mut len = 0;
@@ -455,11 +649,101 @@ impl<const N: usize> Backend for Sim<N> {
     fn check_fd(&self, fd: RawFd) -> Result<(), Errno> {
         if fd >= 0 { Ok(()) } else { Err(Errno::EBADF) }
     }
+
+    fn doorbell_open(&mut self) -> Result<(SimFd, Ring), Errno> {
+        let fd = self.process.open(Object::Doorbell { rung: false })?;
+        self.doorbell = Some(fd);
+        Ok((SimFd(fd), Ring::Virtual))
+    }
+
+    fn doorbell_reset(&mut self, fd: &SimFd) {
+        if let Some(Object::Doorbell { rung }) = self.process.object_mut(fd.0) {
+            *rung = false;
+        }
+    }
+
+    fn signalfd_open(&mut self, mask: SigSet) -> Result<SimFd, Errno> {
+        self.process.open(Object::Signalfd { mask }).map(SimFd)
+    }
+
+    fn signalfd_mask(&mut self, fd: &SimFd, new: SigSet) -> Result<(), Errno> {
+        match self.process.object_mut(fd.0) {
+            Some(Object::Signalfd { mask }) => {
+                *mask = new;
+                Ok(())
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
+    fn signalfd_read(&mut self, fd: &SimFd, out: &mut [SignalfdSiginfo]) -> Result<usize, Errno> {
+        self.process.read_signals(fd.0, out)
+    }
+
+    fn thread_id(&mut self) -> i32 {
+        self.process.current_thread()
+    }
+
+    fn mask_hold(&mut self, set: SigSet) -> Result<(), Error> {
+        self.process.hold(set)
+    }
+
+    fn mask_release(&mut self, owner: i32, set: SigSet) {
+        self.process.release(owner, set)
+    }
+
+    fn pidfd_open(&mut self, pid: i32) -> Result<SimFd, Errno> {
+        if let Some(e) = self.process.pidfd_refusal {
+            return Err(e);
+        }
+        if pid <= 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.process.exists(pid)?;
+        self.process.open(Object::Pidfd { pid }).map(SimFd)
+    }
+
+    /// A real pidfd cannot stand for a simulated process.
+    fn adopt_pidfd(&mut self, fd: crate::sys::OwnedFd) -> Result<SimFd, Errno> {
+        drop(fd);
+        Err(Errno::EINVAL)
+    }
+
+    fn child_wait(&mut self, target: ChildTarget<'_, SimFd>, reap: bool) -> Result<Option<(i32, ExitStatus)>, Errno> {
+        let pid = match target {
+            ChildTarget::Pidfd(fd) => match self.process.object(fd.0) {
+                Some(Object::Pidfd { pid }) => Some(pid),
+                _ => return Err(Errno::EBADF),
+            },
+            ChildTarget::Pid(pid) => Some(pid),
+            ChildTarget::Any => None,
+        };
+        self.process.wait(pid, reap)
+    }
+
+    fn process_exists(&mut self, pid: i32) -> Result<(), Errno> {
+        self.process.exists(pid)
+    }
+
+    fn list_children(&mut self, out: &mut [i32]) -> Result<usize, Errno> {
+        self.process.children(out)
+    }
+
+    fn release(&mut self, fd: SimFd) {
+        if self.doorbell == Some(fd.0) {
+            self.doorbell = None;
+        }
+        self.process.close(fd.0);
+        // Closing an fd drops its registration, as the kernel does.
+        self.close(fd.0);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::backend::Kernel;
 
     fn wait(sim: &mut Sim<8>) -> std::vec::Vec<(u64, Ready)> {
         let mut out = [ReadyEvent::default(); 8];
@@ -519,7 +803,7 @@ mod tests {
         sim.modify(1, 10, Interest::READ, Trigger::Level).unwrap();
         sim.register(1, 11, Interest::WRITE, Trigger::Level).unwrap();
         assert_eq!(sim.registration(1).map(|r| (r.key, r.interest)), Some((11, Interest::WRITE)));
-        assert_eq!(sim.deregister(9), Ok(()));
+        assert_eq!(sim.deregister(9, 0), Ok(()));
         assert_eq!(sim.register(-1, 0, Interest::READ, Trigger::Level), Err(Errno::EBADF));
         sim.register(2, 20, Interest::READ, Trigger::Level).unwrap();
         assert_eq!(sim.register(3, 30, Interest::READ, Trigger::Level), Err(Errno::ENOSPC));
@@ -527,7 +811,7 @@ mod tests {
         sim.fail_next(Errno::ENOMEM);
         assert_eq!(sim.modify(2, 21, Interest::WRITE, Trigger::Level), Err(Errno::ENOMEM));
         assert_eq!(sim.registration(2).map(|r| r.key), Some(20));
-        sim.deregister(2).unwrap();
+        sim.deregister(2, 0).unwrap();
         assert_eq!(sim.registered(), 1);
         sim.close(1);
         assert_eq!(sim.registered(), 0);

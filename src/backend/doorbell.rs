@@ -1,10 +1,14 @@
-//! `Waker`: wakes a loop from any thread through its eventfd.
+//! `Waker`: wakes a loop from any thread by ringing its doorbell (an
+//! eventfd for the kernel backends, a simulated one on `Sim`).
 //!
-//! A waker names a slot of a process-wide table, not an fd: the loop closes
-//! its eventfd only after marking the slot dead and waiting out signals in
-//! flight, so a waker that outlives its loop gets `Error::Closed` and can
-//! never write into an fd number the process has reused.
+//! A waker names a slot of a process-wide table, not an fd: the loop gives
+//! up its doorbell only after marking the slot dead and waiting out signals
+//! in flight, so a waker that outlives its loop gets `Error::Closed` and can
+//! never write into an fd number the process has reused. This is the one
+//! kernel object other threads touch, which is why it lives in the kernel
+//! face rather than with the loop.
 
+use super::kernel::Ring;
 use crate::error::Error;
 use crate::sys::{RawFd, eventfd};
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering::*};
@@ -19,8 +23,9 @@ const LIVE: u64 = 1 << 31;
 struct Slot {
     /// `generation << 32 | LIVE | users in flight`.
     state: AtomicU64,
-    /// The eventfd plus one: 0 means none, so the table starts all zero and
-    /// lives in `.bss` rather than taking 3 KB of a static binary's `.data`.
+    /// The eventfd to ring plus one: 0 means none (a simulated doorbell, or
+    /// a free slot), so the table starts all zero and lives in `.bss`
+    /// rather than taking 3 KB of a static binary's `.data`.
     fd_plus_one: AtomicI32,
     /// Signals not yet drained (the coalesced count).
     pending: AtomicU64,
@@ -33,6 +38,17 @@ struct Slot {
 impl Slot {
     fn fd(&self) -> RawFd {
         self.fd_plus_one.load(Acquire) - 1
+    }
+
+    /// Adds `n` to the count; whether the doorbell must ring for it.
+    fn count(&self, n: u64) -> bool {
+        // Saturate: a count that wrapped to 0 would lose the wake-up.
+        let _ = self.pending.fetch_update(SeqCst, SeqCst, |c| Some(c.saturating_add(n)));
+        // Only the signal that rings first since the loop last looked needs
+        // the doorbell, and only if the loop sleeps: a later one finds the
+        // bell rung, and a loop about to sleep sees `rung` and does not.
+        let first = !self.rung.swap(true, SeqCst);
+        first && self.sleeping.load(SeqCst)
     }
 }
 
@@ -73,16 +89,22 @@ impl Waker {
     /// looks at the count before it blocks again.
     pub fn signal(&self, n: u64) -> Result<(), Error> {
         let slot = self.enter()?;
-        // Saturate: a count that wrapped to 0 would lose the wake-up.
-        let _ = slot.pending.fetch_update(SeqCst, SeqCst, |c| Some(c.saturating_add(n)));
-        // Only the signal that rings first since the loop last looked needs
-        // the doorbell, and only if the loop sleeps: a later one finds the
-        // bell rung, and a loop about to sleep sees `rung` and does not.
-        let first = !slot.rung.swap(true, SeqCst);
-        let wake = first && slot.sleeping.load(SeqCst);
-        let result = if wake { eventfd::add(slot.fd(), 1).map_err(Error::Os) } else { Ok(()) };
+        let result = if slot.count(n) && slot.fd() >= 0 {
+            eventfd::add(slot.fd(), 1).map_err(Error::Os)
+        } else {
+            Ok(())
+        };
         slot.state.fetch_sub(1, Release);
         result
+    }
+
+    /// [`signal`](Self::signal) without ringing: adds `n` and returns
+    /// whether the doorbell must ring (the simulation rings its own).
+    pub(crate) fn count(&self, n: u64) -> Result<bool, Error> {
+        let slot = self.enter()?;
+        let ring = slot.count(n);
+        slot.state.fetch_sub(1, Release);
+        Ok(ring)
     }
 
     /// Takes the count of signals since the last drain (0 when none).
@@ -109,16 +131,21 @@ impl Waker {
     }
 }
 
-/// The loop's side of its waker: owns the eventfd and the slot.
+/// The loop's side of its waker: owns the slot (the doorbell object itself
+/// is owned by the waker source, and outlives this).
 #[derive(Debug)]
-pub(crate) struct WakerCell {
+pub(crate) struct Doorbell {
     waker: Waker,
 }
 
-impl WakerCell {
-    /// Claims a free slot for a new eventfd. `Capacity` when all are taken.
-    pub(crate) fn new() -> Result<WakerCell, Error> {
-        let fd = eventfd::create()?;
+impl Doorbell {
+    /// Claims a free slot for a doorbell that rings `ring`. `Capacity` when
+    /// all are taken.
+    pub(crate) fn new(ring: Ring) -> Result<Doorbell, Error> {
+        let fd = match ring {
+            Ring::Eventfd(fd) => fd,
+            Ring::Virtual => -1,
+        };
         for (i, slot) in SLOTS.iter().enumerate() {
             let s = slot.state.load(Acquire);
             if s & (LIVE | USERS) != 0 {
@@ -130,12 +157,12 @@ impl WakerCell {
             if slot.state.compare_exchange(s, s | USERS, AcqRel, Acquire).is_err() {
                 continue;
             }
-            slot.fd_plus_one.store(fd.into_raw_fd() + 1, Release);
+            slot.fd_plus_one.store(fd + 1, Release);
             slot.pending.store(0, SeqCst);
             slot.rung.store(false, SeqCst);
             slot.sleeping.store(false, SeqCst);
             slot.state.store(claimed, Release);
-            return Ok(WakerCell { waker: Waker { slot: i as u32, generation: generation as u32 } });
+            return Ok(Doorbell { waker: Waker { slot: i as u32, generation: generation as u32 } });
         }
         Err(Error::Capacity)
     }
@@ -146,10 +173,6 @@ impl WakerCell {
 
     fn slot(&self) -> &'static Slot {
         &SLOTS[self.waker.slot as usize]
-    }
-
-    pub(crate) fn fd(&self) -> RawFd {
-        self.slot().fd()
     }
 
     /// Before a wait that may block: announce it, and report whether a signal
@@ -164,15 +187,11 @@ impl WakerCell {
         false
     }
 
-    /// After the wait: no longer blocked; clears the doorbell. Returns whether
-    /// any signal came since the last call.
-    pub(crate) fn after_wake(&self, doorbell_rang: bool) -> bool {
+    /// After the wait: no longer blocked (the caller resets a doorbell that
+    /// rang). Returns whether any signal came since the last call.
+    pub(crate) fn after_wake(&self) -> bool {
         let slot = self.slot();
         slot.sleeping.store(false, SeqCst);
-        if doorbell_rang {
-            // Level-triggered doorbell: reset it or every wait returns at once.
-            let _ = eventfd::take(slot.fd());
-        }
         slot.rung.swap(false, SeqCst)
     }
 
@@ -182,18 +201,16 @@ impl WakerCell {
     }
 }
 
-impl Drop for WakerCell {
+impl Drop for Doorbell {
     fn drop(&mut self) {
         let slot = self.slot();
         slot.state.fetch_and(!LIVE, AcqRel);
         // Wait out signal() calls that entered before the slot died: each is one
-        // short write, and none can enter any more.
+        // short write, and none can enter any more. After this nobody rings
+        // the doorbell, and its owner may close it.
         while slot.state.load(Acquire) & USERS != 0 {
             core::hint::spin_loop();
         }
-        let fd = slot.fd_plus_one.swap(0, AcqRel) - 1;
-        if fd >= 0 {
-            let _ = crate::sys::close(fd);
-        }
+        slot.fd_plus_one.store(0, Release);
     }
 }
