@@ -134,6 +134,14 @@ impl<C, const W: usize, const T: usize> Loop<C, W, T, Epoll> {
     }
 }
 
+impl<C, const W: usize, const T: usize, const N: usize> Loop<C, W, T, crate::backend::Sim<N>> {
+    /// The simulated backend, for a script to steer: make fds ready, move
+    /// the clock, raise signals, end child processes, inject faults.
+    pub fn sim(&mut self) -> &mut crate::backend::Sim<N> {
+        &mut self.backend
+    }
+}
+
 impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     const CHECK_CAPACITY: () = assert!(
         W.is_power_of_two() && W >= 2 && W < (Key::FIRST_RESERVED / 2) as usize && T < (u32::MAX / 2) as usize

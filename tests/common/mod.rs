@@ -1,6 +1,6 @@
-//! Shared helpers for the integration tests: the list of backend
-//! configurations every behaviour runs against, fd helpers, and a watchdog
-//! that turns a hang into a failure.
+//! Shared helpers for the integration tests: the backend configurations
+//! every behaviour runs on (one named test each, see [`backend_tests!`]),
+//! fd helpers, and a watchdog that turns a hang into a failure.
 
 #![allow(dead_code)]
 
@@ -34,6 +34,16 @@ pub struct Config {
     pub timer: EpollTimer,
 }
 
+/// Epoll with a timerfd for deadlines (the default).
+pub const EPOLL: Config = Config { name: "epoll", kind: BackendKind::Epoll, timer: EpollTimer::Timerfd };
+/// Epoll with `epoll_pwait2`'s own timeout.
+pub const EPOLL_PWAIT2: Config =
+    Config { name: "epoll+pwait2", kind: BackendKind::Epoll, timer: EpollTimer::WaitTimeout };
+/// Linux AIO (`IOCB_CMD_POLL`).
+pub const LINUX_AIO: Config = Config { name: "linux-aio", kind: BackendKind::LinuxAio, timer: EpollTimer::Timerfd };
+/// io_uring (`POLL_ADD`).
+pub const IO_URING: Config = Config { name: "io_uring", kind: BackendKind::IoUring, timer: EpollTimer::Timerfd };
+
 impl Config {
     fn make(&self) -> Result<AnyBackend, Errno> {
         match self.kind {
@@ -57,73 +67,71 @@ impl Config {
         Loop::<C, W, T>::with_backend(self.backend())
             .unwrap_or_else(|e| panic!("[{}] Loop::with_backend: {e}", self.name))
     }
+
+    /// Whether this kernel offers the configuration: probed once per test
+    /// binary, in a thread of its own (closing an io_uring makes the
+    /// closing thread's next blocking `epoll_pwait` or `io_getevents`
+    /// return EINTR about 16 ms later, which would turn a test's blocking
+    /// `run_once` into an empty pass).
+    pub fn offered(&self) -> Result<(), Errno> {
+        static OFFERED: std::sync::OnceLock<Vec<(&'static str, Result<(), Errno>)>> = std::sync::OnceLock::new();
+        let all = OFFERED.get_or_init(|| {
+            std::thread::spawn(|| ALL.iter().map(|c| (c.name, c.make().map(drop))).collect()).join().unwrap()
+        });
+        all.iter().find(|(n, _)| *n == self.name).map_or(Err(Errno::EINVAL), |(_, r)| *r)
+    }
 }
 
-const ALL: [Config; 4] = [
-    Config { name: "epoll+WaitTimeout", kind: BackendKind::Epoll, timer: EpollTimer::WaitTimeout },
-    Config { name: "epoll+Timerfd", kind: BackendKind::Epoll, timer: EpollTimer::Timerfd },
-    Config { name: "linux-aio", kind: BackendKind::LinuxAio, timer: EpollTimer::Timerfd },
-    // Last: closing an io_uring makes the closing thread's next blocking
-    // epoll_pwait or io_getevents return EINTR (about 16 ms later, the
-    // ring's exit work runs a task_work there): no other backend follows it.
-    Config { name: "io_uring", kind: BackendKind::IoUring, timer: EpollTimer::Timerfd },
-];
+/// Every configuration, in the order `backend_tests!` runs them.
+pub const ALL: [Config; 4] = [EPOLL, EPOLL_PWAIT2, LINUX_AIO, IO_URING];
 
-/// The backend configurations to run every test body against:
-/// `LINUX_EVENT_BACKEND=epoll|linux-aio|io_uring` selects one backend (and
-/// makes its refusal a failure); unset, every one this kernel offers. A
-/// configuration the kernel refuses (`ENOSYS`: no `epoll_pwait2`, no AIO or
-/// io_uring, as under qemu-user; `EPERM`: a seccomp profile) is reported
-/// with its errno, once per test binary on stderr (past libtest's capture)
-/// and by every test on stdout: never skipped silently.
-pub fn configs() -> Vec<Config> {
-    let want = std::env::var("LINUX_EVENT_BACKEND")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .map(|v| BackendKind::from_name(&v).unwrap_or_else(|| panic!("LINUX_EVENT_BACKEND={v:?}: not a backend name")));
-    // Probed once, in a thread of its own (see the note on io_uring above).
-    static OFFERED: std::sync::OnceLock<Vec<Result<(), Errno>>> = std::sync::OnceLock::new();
-    let offered = OFFERED.get_or_init(|| {
-        let offered: Vec<_> = std::thread::spawn(|| ALL.iter().map(|c| c.make().map(drop)).collect()).join().unwrap();
-        // Once per test binary, past libtest's capture of print!: a refused
-        // backend shows in every `cargo test` output.
-        for (cfg, r) in ALL.iter().zip(&offered) {
-            if let Err(e) = r {
-                use std::io::Write;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "NOTE: backend configuration {} refused by this kernel: {e} (errno {}); not tested here",
-                    cfg.name,
-                    e.raw()
-                );
-            }
+/// Whether `cfg` must run here: `LINUX_EVENT_REQUIRE` (a comma-separated
+/// list of backend names, or `all`) makes a refusal a failure; CI sets it
+/// on the machine class whose kernel has every backend.
+fn required(cfg: &Config) -> bool {
+    let Ok(list) = std::env::var("LINUX_EVENT_REQUIRE") else { return false };
+    list.split(',').any(|w| w == "all" || w == cfg.name || BackendKind::from_name(w) == Some(cfg.kind))
+}
+
+/// Runs the body of one behaviour on one configuration. A configuration
+/// the kernel refuses (`ENOSYS`: no `epoll_pwait2`, no AIO or io_uring, as
+/// under qemu-user; `EPERM`: a seccomp profile) is reported with its errno
+/// on stdout and stderr, never skipped silently, and is a failure when
+/// `LINUX_EVENT_REQUIRE` names it.
+pub fn run_on(cfg: Config, body: fn(&Config)) {
+    match cfg.offered() {
+        Ok(()) => body(&cfg),
+        Err(e) if required(&cfg) => panic!("[{}] required by LINUX_EVENT_REQUIRE but refused: {e}", cfg.name),
+        Err(e @ (Errno::ENOSYS | Errno::EPERM | Errno::EOPNOTSUPP | Errno::EAGAIN)) => {
+            let note = format!("NOTE: [{}] not offered by this kernel: {e} (errno {}); not run here", cfg.name, e.raw());
+            println!("{note}");
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "{note}");
         }
-        offered
-    });
-    let mut out = Vec::new();
-    for (cfg, offered) in ALL.iter().zip(offered) {
-        if want.is_some_and(|w| w != BackendKind::Auto && w != cfg.kind) {
-            continue;
-        }
-        match offered {
-            Ok(()) => out.push(*cfg),
-            // A backend asked for by name must run (epoll+WaitTimeout aside:
-            // epoll+Timerfd covers epoll where epoll_pwait2 is missing).
-            Err(e) if want == Some(cfg.kind) && cfg.kind != BackendKind::Epoll => {
-                panic!("LINUX_EVENT_BACKEND names {}, which this kernel refuses: {e}", cfg.name)
-            }
-            Err(e @ (Errno::ENOSYS | Errno::EPERM | Errno::EOPNOTSUPP | Errno::EAGAIN)) => {
-                println!(
-                    "NOTE: configuration {} is not available here: {e} (errno {}); testing the others",
-                    cfg.name,
-                    e.raw()
-                );
-            }
-            Err(e) => panic!("[{}] unexpected error creating the backend: {e}", cfg.name),
-        }
+        Err(e) => panic!("[{}] unexpected error creating the backend: {e}", cfg.name),
     }
-    assert!(!out.is_empty(), "no backend configuration is available");
-    out
+}
+
+/// One `#[test]` per behaviour per backend configuration: for each listed
+/// function `name(&Config)`, `epoll::name`, `epoll_pwait2::name`,
+/// `linux_aio::name` and `io_uring::name`. `cargo test io_uring` selects one
+/// backend, and a failure names the backend it failed on.
+
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod epoll {
+            $( #[test] fn $name() { $crate::common::run_on($crate::common::EPOLL, super::$name) } )*
+        }
+        mod epoll_pwait2 {
+            $( #[test] fn $name() { $crate::common::run_on($crate::common::EPOLL_PWAIT2, super::$name) } )*
+        }
+        mod linux_aio {
+            $( #[test] fn $name() { $crate::common::run_on($crate::common::LINUX_AIO, super::$name) } )*
+        }
+        mod io_uring {
+            $( #[test] fn $name() { $crate::common::run_on($crate::common::IO_URING, super::$name) } )*
+        }
+    };
 }
 
 /// A non-blocking pipe: (read end, write end).
