@@ -25,7 +25,7 @@ pub(crate) enum CtlOp {
 pub(crate) fn create() -> Result<OwnedFd, Errno> {
     // SAFETY: takes no pointers.
     let fd = check(unsafe { sc::syscall1(k::__NR_epoll_create1 as usize, k::EPOLL_CLOEXEC as usize) })?;
-    Ok(OwnedFd::from_raw_fd(fd as RawFd))
+    Ok(OwnedFd::from_new(fd as RawFd))
 }
 
 /// `epoll_ctl(epfd, op, fd, {events, data})`.

@@ -13,7 +13,7 @@ pub(crate) fn create() -> Result<OwnedFd, Errno> {
     let flags = k::EFD_NONBLOCK | k::EFD_CLOEXEC;
     // SAFETY: takes no pointers.
     let fd = check(unsafe { sc::syscall2(k::__NR_eventfd2 as usize, 0, flags as usize) })?;
-    Ok(OwnedFd::from_raw_fd(fd as RawFd))
+    Ok(OwnedFd::from_new(fd as RawFd))
 }
 
 /// Adds `n` to the counter. `EAGAIN` (counter full) counts as success.

@@ -24,8 +24,18 @@ pub struct OwnedFd(RawFd);
 impl OwnedFd {
     /// Takes ownership of `fd`: it will be closed when the result is dropped.
     ///
-    /// Nothing else may close `fd` afterwards.
-    pub fn from_raw_fd(fd: RawFd) -> OwnedFd {
+    /// # Safety
+    ///
+    /// `fd` must be an open fd that nothing else owns: nothing else may
+    /// close it, or keep using it after the result is dropped (closing a
+    /// number someone else still uses would close whatever file later
+    /// reuses it under them).
+    pub unsafe fn from_raw_fd(fd: RawFd) -> OwnedFd {
+        OwnedFd(fd)
+    }
+
+    /// An fd the kernel just returned to this crate: owned by nobody else.
+    pub(crate) fn from_new(fd: RawFd) -> OwnedFd {
         OwnedFd(fd)
     }
 

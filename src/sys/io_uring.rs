@@ -133,7 +133,7 @@ impl Ring {
         let fd = check(unsafe {
             sc::syscall2(g::__NR_io_uring_setup as usize, entries as usize, &mut p as *mut u::io_uring_params as usize)
         })?;
-        let fd = OwnedFd::from_raw_fd(fd as RawFd);
+        let fd = OwnedFd::from_new(fd as RawFd);
         let sq_len = p.sq_off.array as usize + p.sq_entries as usize * size_of::<u32>();
         let cq_len = p.cq_off.cqes as usize + p.cq_entries as usize * size_of::<u::io_uring_cqe>();
         let single = p.features & u::IORING_FEAT_SINGLE_MMAP != 0;

@@ -20,7 +20,7 @@ pub fn pidfd_open(pid: i32) -> Result<OwnedFd, Errno> {
     }
     // SAFETY: takes no pointers.
     let fd = check(unsafe { sc::syscall2(k::__NR_pidfd_open as usize, pid as usize, PIDFD_NONBLOCK as usize) })?;
-    Ok(OwnedFd::from_raw_fd(fd as RawFd))
+    Ok(OwnedFd::from_new(fd as RawFd))
 }
 
 /// Sends `signo` to the process behind `pidfd` (no pid-reuse race).

@@ -228,7 +228,7 @@ fn fork_with_pidfd() -> Result<Forked, Errno> {
     }
     match ret? {
         0 => Ok(Forked::Child),
-        pid => Ok(Forked::Parent { pid: pid as i32, pidfd: (pidfd >= 0).then(|| OwnedFd::from_raw_fd(pidfd)) }),
+        pid => Ok(Forked::Parent { pid: pid as i32, pidfd: (pidfd >= 0).then(|| OwnedFd::from_new(pidfd)) }),
     }
 }
 

@@ -111,7 +111,7 @@ pub(crate) fn signalfd(existing: Option<RawFd>, mask: SigSet) -> Result<Option<O
             (SFD_NONBLOCK | SFD_CLOEXEC) as usize,
         )
     })?;
-    Ok(if existing.is_some() { None } else { Some(OwnedFd::from_raw_fd(ret as RawFd)) })
+    Ok(if existing.is_some() { None } else { Some(OwnedFd::from_new(ret as RawFd)) })
 }
 
 /// Reads as many whole records as fit in `out`; 0 when none is pending.

@@ -15,7 +15,7 @@ pub(crate) fn create() -> Result<OwnedFd, Errno> {
     // SAFETY: takes no pointers.
     let fd =
         check(unsafe { sc::syscall2(k::__NR_timerfd_create as usize, k::CLOCK_MONOTONIC as usize, flags as usize) })?;
-    Ok(OwnedFd::from_raw_fd(fd as RawFd))
+    Ok(OwnedFd::from_new(fd as RawFd))
 }
 
 /// Arms the timer to expire once at monotonic `deadline_ns`, or disarms it
