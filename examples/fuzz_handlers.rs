@@ -18,7 +18,7 @@
 
 use core::time::Duration;
 use linux_event::backend::Sim;
-use linux_event::{Instant, Interest, IoEvent, Loop, Ready, Side, TimerId, WatchId};
+use linux_event::{Instant, Interest, Loop, Ready, Side, TimerEvent, TimerId, WatchEvent, WatchId};
 
 /// The virtual connection's fd number (no real fd is opened).
 const CONN: i32 = 3;
@@ -56,13 +56,13 @@ struct Conn {
     pings: usize,
 }
 
-fn on_io(lp: &mut Lp, c: &mut Conn, ev: IoEvent) {
+fn on_io(lp: &mut Lp, c: &mut Conn, ev: WatchEvent) {
     assert_ne!(c.state, State::Closed, "callback on a closed connection");
     match ev.side() {
         Side::Read => {
             // "read(2)" everything: the virtual fd is drained, so not ready.
             let bytes = core::mem::take(&mut c.inbound);
-            lp.backend_mut().clear_ready(CONN, Ready::READABLE);
+            lp.sim().clear_ready(CONN, Ready::READABLE);
             if !bytes.is_empty() {
                 c.last_input = lp.now();
                 if let Some(t) = c.idle {
@@ -84,7 +84,7 @@ fn on_io(lp: &mut Lp, c: &mut Conn, ev: IoEvent) {
     }
 }
 
-fn on_idle(lp: &mut Lp, c: &mut Conn, _id: TimerId) {
+fn on_idle(lp: &mut Lp, c: &mut Conn, _id: TimerEvent) {
     c.idle = None; // a fired one-shot timer's id is stale after this
     close(lp, c);
 }
@@ -127,7 +127,7 @@ fn flush(lp: &mut Lp, c: &mut Conn) {
     c.wire.extend(c.outbox.drain(..n));
     c.room -= n;
     if c.room == 0 {
-        lp.backend_mut().clear_ready(CONN, Ready::WRITABLE);
+        lp.sim().clear_ready(CONN, Ready::WRITABLE);
     }
     let Some(w) = c.watch else { return };
     if c.outbox.is_empty() {
@@ -142,12 +142,12 @@ fn flush(lp: &mut Lp, c: &mut Conn) {
 
 fn close(lp: &mut Lp, c: &mut Conn) {
     if let Some(w) = c.watch.take() {
-        lp.unwatch_id(w);
+        lp.remove(w);
     }
     if let Some(t) = c.idle.take() {
-        lp.cancel(t);
+        lp.remove(t);
     }
-    lp.backend_mut().close(CONN);
+    lp.sim().close(CONN);
     c.state = State::Closed;
 }
 
@@ -172,26 +172,26 @@ fn run_script(data: &[u8]) -> Conn {
         pings: 0,
     };
     // "accept": the connection is writable and watched for reading.
-    lp.backend_mut().set_ready(CONN, Ready::WRITABLE).expect("room for one fd");
-    c.watch = Some(lp.watch(CONN, Interest::READ, on_io).expect("room for one watcher"));
-    c.idle = Some(lp.after(IDLE, on_idle).expect("room for one timer"));
+    lp.sim().set_ready(CONN, Ready::WRITABLE).expect("room for one fd");
+    c.watch = Some(lp.watch(CONN, Interest::READ, 0, on_io).expect("room for one watcher"));
+    c.idle = Some(lp.after(IDLE, 0, on_idle).expect("room for one timer"));
 
     for &byte in data {
         let arg = usize::from(byte >> 2);
         match byte & 3 {
             0 if c.state != State::Closed => {
                 c.inbound.extend_from_slice(FRAGMENTS[arg % FRAGMENTS.len()]);
-                lp.backend_mut().set_ready(CONN, Ready::READABLE).expect("fd is known");
+                lp.sim().set_ready(CONN, Ready::READABLE).expect("fd is known");
             }
             1 if c.state != State::Closed => {
                 c.room = SNDBUF;
-                lp.backend_mut().set_ready(CONN, Ready::WRITABLE).expect("fd is known");
+                lp.sim().set_ready(CONN, Ready::WRITABLE).expect("fd is known");
             }
             2 => {
-                lp.backend_mut().advance(Duration::from_millis(250 * arg as u64));
+                lp.sim().advance(Duration::from_millis(250 * arg as u64));
             }
             3 if c.state != State::Closed => {
-                lp.backend_mut().set_ready(CONN, Ready::HANGUP).expect("fd is known");
+                lp.sim().set_ready(CONN, Ready::HANGUP).expect("fd is known");
             }
             _ => {}
         }

@@ -19,8 +19,8 @@ fn main() -> Result<(), linux_event::Error> {
     let mut lp: Loop<usize> = Loop::with_backend(Epoll::with_timer(timer)?)?;
     let (r, w) = sys::pipe()?;
     sys::write(w.as_raw_fd(), b"x")?;
-    lp.after(Duration::from_secs(3600), |_, _, _| {})?;
-    lp.watch(r.as_raw_fd(), Interest::READ, |_, seen, _| *seen += 1)?;
+    lp.after(Duration::from_secs(3600), 0, |_, _, _| {})?;
+    lp.watch(r.as_raw_fd(), Interest::READ, 0, |_, seen, _| *seen += 1)?;
     // Warm up: the first pass arms the timer once.
     let mut seen = 0;
     lp.run_once(&mut seen, None)?;

@@ -14,7 +14,7 @@ use core::fmt::{self, Write};
 use core::time::Duration;
 use linux_event::rt::{self, Startup};
 use linux_event::sys::{self, OwnedFd};
-use linux_event::{Instant, Interest, IoEvent, Loop, TimerId};
+use linux_event::{Instant, Interest, Loop, TimerEvent, TimerId, WatchEvent};
 
 #[cfg(linux_event_nolibc)]
 linux_event::entry!(run);
@@ -86,17 +86,17 @@ fn demo() -> Result<bool, linux_event::Error> {
     };
     let _ = writeln!(demo.out, "no-libc loop on {}: {TICKS} ticks every {TICK_MS} ms", lp.backend_name());
 
-    lp.watch(reader.as_raw_fd(), Interest::READ, on_readable)?;
-    lp.every(Duration::from_millis(TICK_MS), on_tick)?;
-    demo.slow = Some(lp.after(Duration::from_millis(500), |lp, demo, _| {
+    lp.watch(reader.as_raw_fd(), Interest::READ, 0, on_readable)?;
+    lp.every(Duration::from_millis(TICK_MS), 0, on_tick)?;
+    demo.slow = Some(lp.after(Duration::from_millis(500), 0, |lp, demo, _| {
         demo.log(lp, format_args!("slow timer fired (it should have been cancelled)"))
     })?);
-    lp.after(Duration::from_millis(25), |lp, demo, _| {
-        let cancelled = demo.slow.take().is_some_and(|id| lp.cancel(id));
+    lp.after(Duration::from_millis(25), 0, |lp, demo, _| {
+        let cancelled = demo.slow.take().is_some_and(|id| lp.remove(id));
         demo.cancelled = cancelled;
         demo.log(lp, format_args!("one-shot timer: cancelled the 500 ms timer: {cancelled}"));
     })?;
-    lp.after(Duration::from_secs(5), |lp, demo, _| {
+    lp.after(Duration::from_secs(5), 0, |lp, demo, _| {
         demo.log(lp, format_args!("watchdog: the pipe never reached end of file, stopping"));
         lp.stop();
     })?;
@@ -117,7 +117,8 @@ fn demo() -> Result<bool, linux_event::Error> {
 }
 
 /// Each tick writes one message into the pipe; the last one also closes it.
-fn on_tick(lp: &mut DemoLoop, demo: &mut Demo, id: TimerId) {
+fn on_tick(lp: &mut DemoLoop, demo: &mut Demo, ev: TimerEvent) {
+    let id = ev.id();
     demo.ticks += 1;
     let ticks = demo.ticks;
     let msg: &[u8] = match ticks {
@@ -132,18 +133,18 @@ fn on_tick(lp: &mut DemoLoop, demo: &mut Demo, id: TimerId) {
     demo.sent += wrote;
     demo.log(lp, format_args!("tick {ticks}: wrote {wrote} bytes"));
     if ticks == TICKS {
-        lp.cancel(id);
+        lp.remove(id);
         demo.writer = None;
         demo.log(lp, format_args!("tick {ticks}: cancelled the periodic timer, closed the write end"));
     }
 }
 
 /// Reads whatever arrived; at end of file, unwatches and stops the loop.
-fn on_readable(lp: &mut DemoLoop, demo: &mut Demo, ev: IoEvent) {
+fn on_readable(lp: &mut DemoLoop, demo: &mut Demo, ev: WatchEvent) {
     let mut buf = [0u8; 64];
     match sys::read(ev.fd(), &mut buf) {
         Ok(0) | Err(_) => {
-            lp.unwatch_id(ev.id());
+            lp.remove(ev.id());
             lp.stop();
             demo.log(lp, format_args!("reader: end of file, unwatched, stopping"));
         }

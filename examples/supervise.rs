@@ -5,7 +5,7 @@
 //! `cargo run --example supervise` (press Ctrl-C to see the forwarding).
 //! `LINUX_EVENT_BACKEND=epoll|linux-aio|io_uring` picks the backend.
 
-use linux_event::ChildEvent;
+use linux_event::PidEvent;
 use linux_event::backend::{AnyBackend, BackendKind};
 use linux_event::process::Spawn;
 use linux_event::sys::{self, ExitStatus, SigSet};
@@ -25,11 +25,11 @@ fn start(lp: &mut Loop<Supervisor>, sup: &mut Supervisor) -> Result<(), linux_ev
     let child = Spawn::new(c"sh").args(&[c"sh", c"-c", SCRIPT]).spawn()?;
     println!("started child {}", child.pid);
     sup.child = child.pid;
-    lp.child(child, on_exit, 0)?;
+    lp.pid(child, 0, on_exit)?;
     Ok(())
 }
 
-fn on_exit(lp: &mut Loop<Supervisor>, sup: &mut Supervisor, ev: ChildEvent) {
+fn on_exit(lp: &mut Loop<Supervisor>, sup: &mut Supervisor, ev: PidEvent) {
     println!("child {} ended: {:?}", ev.pid(), ev.status());
     sup.last = ev.status().ok();
     if sup.restarts == 0 && ev.status() != Ok(ExitStatus::Exited(0)) {
@@ -58,9 +58,7 @@ fn main() -> Result<(), linux_event::Error> {
     let mut lp: Loop<Supervisor> = Loop::with_backend(AnyBackend::new(kind)?)?;
     println!("backend: {}, children via {:?}", lp.backend_name(), lp.child_mode());
     for signo in [sys::SIGINT, sys::SIGTERM] {
-        lp.signal(
-            signo,
-            |_, sup, ev| {
+        lp.signal(signo, 0, |_, sup, ev| {
                 println!(
                     "got {} x{}: forwarding to {}",
                     sys::signal_name(ev.signo()).unwrap_or("?"),
@@ -68,12 +66,10 @@ fn main() -> Result<(), linux_event::Error> {
                     sup.child
                 );
                 let _ = sys::kill(sup.child, ev.signo());
-            },
-            0,
-        )?;
+        })?;
     }
     // Grandchildren orphaned to us (if we are a subreaper or PID 1) are reaped here.
-    lp.children(|_, _, pid, status| println!("reaped {pid}: {status:?}"))?;
+    lp.reaper(0, |_, _, ev| println!("reaped {}: {:?}", ev.pid(), ev.status()))?;
     let mut sup = Supervisor::default();
     start(&mut lp, &mut sup)?;
     lp.run(&mut sup)?;

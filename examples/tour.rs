@@ -48,12 +48,12 @@ fn main() -> Result<(), linux_event::Error> {
     let mut tour = Tour { started: Some(lp.now()), writer: Some(writer), ..Tour::default() };
 
     // Read whatever arrives; when the peer hangs up, stop watching.
-    lp.watch(reader.as_raw_fd(), Interest::READ, |lp, tour, ev| {
+    lp.watch(reader.as_raw_fd(), Interest::READ, 0, |lp, tour, ev| {
         let mut buf = [0u8; 64];
         match sys::read(ev.fd(), &mut buf) {
             Ok(0) => {
                 println!("{:4} ms  fd {}: peer hung up, unwatching", tour.ms(lp), ev.fd());
-                lp.unwatch_id(ev.id());
+                lp.remove(ev.id());
             }
             Ok(n) => {
                 tour.bytes += n;
@@ -66,7 +66,7 @@ fn main() -> Result<(), linux_event::Error> {
     })?;
 
     // A periodic timer that writes into the pair on each tick.
-    lp.every(Duration::from_millis(100), |lp, tour, id| {
+    lp.every(Duration::from_millis(100), 0, |lp, tour, ev| {
         tour.ticks += 1;
         println!("{:4} ms  tick {} (next at +100 ms, phase kept)", tour.ms(lp), tour.ticks);
         if let Some(w) = &tour.writer {
@@ -74,26 +74,27 @@ fn main() -> Result<(), linux_event::Error> {
         }
         if tour.ticks == 5 {
             println!("{:4} ms  five ticks: cancelling the periodic timer, closing the writer", tour.ms(lp));
-            lp.cancel(id);
+            lp.remove(ev.id());
             tour.writer = None;
         }
     })?;
 
     // A one-shot timer, and one that re-arms itself once.
-    lp.after(Duration::from_millis(250), |lp, tour, _| {
+    lp.after(Duration::from_millis(250), 0, |lp, tour, _| {
         println!("{:4} ms  one-shot timer at 250 ms", tour.ms(lp));
     })?;
-    lp.after(Duration::from_millis(50), |lp, tour, id| {
+    lp.after(Duration::from_millis(50), 0, |lp, tour, ev| {
         let again = tour.ms(lp) < 100;
         println!("{:4} ms  self-re-arming timer{}", tour.ms(lp), if again { ", again in 300 ms" } else { "" });
         if again {
-            let _ = lp.rearm(id, Duration::from_millis(300));
+            let _ = lp.rearm(ev.id(), Duration::from_millis(300));
         }
     })?;
 
     // Another thread wakes the loop; the wake callback sees coalesced counts.
     let waker = lp.waker()?;
-    lp.on_wake(|lp, tour, count| {
+    lp.on_wake(0, |lp, tour, ev| {
+        let count = ev.count();
         tour.wakes += count;
         println!("{:4} ms  woken by another thread (count {count}, total {})", tour.ms(lp), tour.wakes);
         if tour.wakes >= 6 {

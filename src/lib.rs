@@ -61,14 +61,23 @@ pub mod sys;
 pub mod table;
 mod time;
 
-pub use backend::{MAX_SIGNAL_THREADS, MAX_WAKERS, Waker};
+#[cfg(feature = "signals")]
+pub use backend::MAX_SIGNAL_THREADS;
+#[cfg(feature = "waker")]
+pub use backend::{MAX_WAKERS, Waker};
 pub use error::Error;
-pub use event_loop::{
-    Id, Loop, LoopTypes, PidFn, ReaperFn, SignalFn, TimerEvent, TimerFn, TimerId, WakeFn, WatchEvent, WatchFn, WatchId,
-    WatchOptions,
-};
+pub use event_loop::{Id, Loop, LoopTypes, TimerEvent, TimerFn, TimerId, WatchEvent, WatchFn, WatchId, WatchOptions};
+#[cfg(feature = "children")]
+pub use event_loop::{PidFn, ReaperFn};
+#[cfg(feature = "signals")]
+pub use event_loop::SignalFn;
+#[cfg(feature = "waker")]
+pub use event_loop::WakeFn;
+#[cfg(feature = "children")]
 pub use source::children::{ChildMode, PidEvent, PidId, PidOptions, PidTarget, ReapEvent, ReaperId};
+#[cfg(feature = "signals")]
 pub use source::signals::{SignalEvent, SignalId};
+#[cfg(feature = "waker")]
 pub use source::waker::{WakeEvent, WakeId};
 pub use interest::{Interest, Ready, Side, Trigger};
 pub use sys::Errno;

@@ -9,6 +9,7 @@
 //! do it with real system calls; [`Sim`] does all of it in memory.
 
 mod any;
+#[cfg(feature = "waker")]
 mod doorbell;
 mod epoll;
 mod io_uring;
@@ -20,11 +21,14 @@ pub(crate) mod sys_objects;
 pub(crate) mod thread_masks;
 
 pub use any::{AnyBackend, BackendKind};
+#[cfg(feature = "waker")]
 pub(crate) use doorbell::Doorbell;
+#[cfg(feature = "waker")]
 pub use doorbell::{MAX_WAKERS, Waker};
 pub use epoll::{Epoll, EpollTimer};
 pub use io_uring::{IoUring, UringConfig};
 pub use linux_aio::{AioConfig, LinuxAio};
+#[allow(unused_imports)] // which of them are used depends on the sources built
 pub(crate) use kernel::{ChildTarget, Kernel, ObjectFd, Ring};
 pub use sim::{Sim, SimFd, SimRegistration};
 pub use thread_masks::MAX_SIGNAL_THREADS;

@@ -2,10 +2,15 @@
 //! behind `Loop::remove`, `Loop::is_live` and `Loop::set_data`, and
 //! [`LoopTypes`], which lets callback types be keyed on the loop type.
 
-use super::{Handler, Loop, TimerId, WatchId};
+#[cfg(feature = "children")]
+use super::Handler;
+use super::{Loop, TimerId, WatchId};
 use crate::backend::Backend;
+#[cfg(feature = "children")]
 use crate::source::children::{PidId, ReaperId};
+#[cfg(feature = "signals")]
 use crate::source::signals::SignalId;
+#[cfg(feature = "waker")]
 use crate::source::waker::WakeId;
 
 /// What a loop type is made of, for the callback aliases
@@ -61,6 +66,7 @@ impl private::IdOps for TimerId {
     }
 }
 
+#[cfg(feature = "signals")]
 impl private::IdOps for SignalId {
     fn remove_from<C, const W: usize, const T: usize, B: Backend>(self, lp: &mut Loop<C, W, T, B>) -> bool {
         lp.signals.remove(&mut lp.backend, self)
@@ -73,6 +79,7 @@ impl private::IdOps for SignalId {
     }
 }
 
+#[cfg(feature = "children")]
 impl private::IdOps for PidId {
     fn remove_from<C, const W: usize, const T: usize, B: Backend>(self, lp: &mut Loop<C, W, T, B>) -> bool {
         lp.pid_watcher(self.0).is_some() && lp.remove_watcher(self.0)
@@ -85,6 +92,7 @@ impl private::IdOps for PidId {
     }
 }
 
+#[cfg(feature = "children")]
 impl private::IdOps for ReaperId {
     fn remove_from<C, const W: usize, const T: usize, B: Backend>(self, lp: &mut Loop<C, W, T, B>) -> bool {
         let live = lp.children.remove_reaper(self);
@@ -102,6 +110,7 @@ impl private::IdOps for ReaperId {
     }
 }
 
+#[cfg(feature = "waker")]
 impl private::IdOps for WakeId {
     fn remove_from<C, const W: usize, const T: usize, B: Backend>(self, lp: &mut Loop<C, W, T, B>) -> bool {
         lp.waker.remove(self)
@@ -114,10 +123,10 @@ impl private::IdOps for WakeId {
     }
 }
 
-// So that a `Handler` is only ever read through these helpers.
+#[cfg(feature = "children")]
 impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// The pid watcher under `key`, if it is one.
     pub(crate) fn pid_watcher(&self, key: crate::table::Key) -> Option<crate::table::Watcher<Handler<Self>>> {
-        self.watchers.get(key).copied().filter(|w| matches!(w.callback, Handler::Pid { .. }))
+        self.watchers.get(key).copied().filter(|w| w.callback.is_pid())
     }
 }

@@ -5,10 +5,13 @@
 //! the tables and the sources, never `sys`, and never allocates.
 
 mod handle;
+#[cfg(feature = "children")]
 mod pid;
 mod run;
+#[cfg(feature = "signals")]
 mod signal;
 mod timer;
+#[cfg(feature = "waker")]
 mod wake;
 mod watch;
 
@@ -18,8 +21,11 @@ pub use watch::{WatchEvent, WatchId, WatchOptions};
 
 use crate::backend::{Backend, EVENT_BATCH, Epoll, ReadyEvent};
 use crate::error::Error;
+#[cfg(feature = "children")]
 use crate::source::children::{ChildSource, PidEvent, ReapEvent};
+#[cfg(feature = "signals")]
 use crate::source::signals::{SignalEvent, SignalSource};
+#[cfg(feature = "waker")]
 use crate::source::waker::{WakeEvent, WakerSource};
 use crate::sys::RawFd;
 use crate::table::{Key, TimerHeap, WatcherTable};
@@ -36,12 +42,16 @@ pub type WatchFn<L> = fn(&mut L, &mut Ctx<L>, WatchEvent);
 /// A timer callback.
 pub type TimerFn<L> = fn(&mut L, &mut Ctx<L>, TimerEvent);
 /// A signal callback: once per pass per signal that arrived.
+#[cfg(feature = "signals")]
 pub type SignalFn<L> = fn(&mut L, &mut Ctx<L>, SignalEvent);
 /// A pid watcher callback: once, when the process has exited.
+#[cfg(feature = "children")]
 pub type PidFn<L> = fn(&mut L, &mut Ctx<L>, PidEvent);
 /// The any-child reaper: once per exited child that has no pid watcher.
+#[cfg(feature = "children")]
 pub type ReaperFn<L> = fn(&mut L, &mut Ctx<L>, ReapEvent);
 /// The wake-up callback: once per pass in which the waker rang.
+#[cfg(feature = "waker")]
 pub type WakeFn<L> = fn(&mut L, &mut Ctx<L>, WakeEvent);
 
 /// What an entry of the watcher table runs when its fd is ready.
@@ -49,6 +59,7 @@ pub(crate) enum Handler<L: LoopTypes> {
     /// A user's fd watcher.
     Io(WatchFn<L>),
     /// A pid watcher (the fd is its pidfd, or `-pid` in SIGCHLD mode).
+    #[cfg(feature = "children")]
     Pid { callback: PidFn<L>, pid: i32, reap: bool },
 }
 
@@ -60,6 +71,18 @@ impl<L: LoopTypes> Clone for Handler<L> {
     }
 }
 impl<L: LoopTypes> Copy for Handler<L> {}
+
+impl<L: LoopTypes> Handler<L> {
+    /// Whether this is a pid watcher (never, without the children source).
+    #[cfg_attr(not(feature = "children"), allow(dead_code))]
+    pub(crate) fn is_pid(&self) -> bool {
+        match self {
+            Handler::Io(_) => false,
+            #[cfg(feature = "children")]
+            Handler::Pid { .. } => true,
+        }
+    }
+}
 
 /// A readiness event loop with room for `W` watchers and `T` timers, on
 /// backend `B` (epoll unless told otherwise).
@@ -105,8 +128,11 @@ pub struct Loop<C, const W: usize = 256, const T: usize = 256, B: Backend = Epol
     timers: TimerHeap<(TimerFn<Self>, u64), T>,
     events: [ReadyEvent; EVENT_BATCH],
     now: Instant,
+    #[cfg(feature = "waker")]
     waker: WakerSource<WakeFn<Self>, B>,
+    #[cfg(feature = "signals")]
     signals: SignalSource<SignalFn<Self>, B>,
+    #[cfg(feature = "children")]
     children: ChildSource<ReaperFn<Self>, B, W>,
     stop_requested: bool,
     running: bool,
@@ -164,8 +190,11 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             timers: TimerHeap::new(),
             events: [ReadyEvent::default(); EVENT_BATCH],
             now,
+            #[cfg(feature = "waker")]
             waker: WakerSource::new(),
+            #[cfg(feature = "signals")]
             signals: SignalSource::new(),
+            #[cfg(feature = "children")]
             children: ChildSource::new(),
             stop_requested: false,
             running: false,
@@ -231,14 +260,19 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// Whether `fd` belongs to the loop itself (waker, signalfd, a pidfd it
     /// owns, or the backend's own).
     fn is_reserved(&self, fd: RawFd) -> bool {
+        #[cfg(feature = "waker")]
+        if self.waker.fd() == Some(fd) {
+            return true;
+        }
+        #[cfg(feature = "signals")]
+        if self.signals.fd() == Some(fd) {
+            return true;
+        }
+        #[cfg(feature = "children")]
+        if self.watchers.key_of_fd(fd).and_then(|k| self.watchers.get(k)).is_some_and(|w| w.callback.is_pid()) {
+            return true;
+        }
         self.backend.owns_fd(fd)
-            || self.waker.fd() == Some(fd)
-            || self.signals.fd() == Some(fd)
-            || self
-                .watchers
-                .key_of_fd(fd)
-                .and_then(|k| self.watchers.get(k))
-                .is_some_and(|w| matches!(w.callback, Handler::Pid { .. }))
     }
 
     /// Retries deregistrations the backend refused earlier; keeps those it
@@ -269,7 +303,8 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
                 let _ = self.failed_deregs.push((w.fd, k));
             }
         }
-        if let Handler::Pid { .. } = w.callback {
+        #[cfg(feature = "children")]
+        if w.callback.is_pid() {
             self.pid_watcher_removed(key, w.registered);
         }
         true
@@ -280,15 +315,20 @@ impl<C, const W: usize, const T: usize, B: Backend> Drop for Loop<C, W, T, B> {
     fn drop(&mut self) {
         // Pid watchers first (their pidfds leave the kernel before they
         // close), then each source gives its kernel objects back.
-        for slot in 0..self.watchers.slot_count() {
-            if let Some(key) = self.watchers.key_at(slot)
-                && self.watchers.get(key).is_some_and(|w| matches!(w.callback, Handler::Pid { .. }))
-            {
-                self.remove_watcher(key);
+        #[cfg(feature = "children")]
+        {
+            for slot in 0..self.watchers.slot_count() {
+                if let Some(key) = self.watchers.key_at(slot)
+                    && self.watchers.get(key).is_some_and(|w| w.callback.is_pid())
+                {
+                    self.remove_watcher(key);
+                }
             }
+            self.children.close(&mut self.backend);
         }
-        self.children.close(&mut self.backend);
+        #[cfg(feature = "signals")]
         self.signals.close(&mut self.backend);
+        #[cfg(feature = "waker")]
         self.waker.close(&mut self.backend);
     }
 }

@@ -50,7 +50,15 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// holds, a pending timer, the waker, or the signalfd (disabled watchers
     /// and disabled timers cannot).
     fn has_work(&self) -> bool {
-        self.in_kernel > 0 || self.timers.pending() > 0 || self.waker.is_open() || self.signals.is_open()
+        #[cfg(feature = "waker")]
+        if self.waker.is_open() {
+            return true;
+        }
+        #[cfg(feature = "signals")]
+        if self.signals.is_open() {
+            return true;
+        }
+        self.in_kernel > 0 || self.timers.pending() > 0
     }
 
     fn pass(&mut self, ctx: &mut C, timeout: Option<Duration>) -> Result<usize, Error> {
@@ -68,14 +76,19 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             let limit = if t.is_zero() { self.now } else { self.update_now()? + t };
             deadline = Some(deadline.map_or(limit, |d| d.min(limit)));
         }
-        let woken_early = self.waker.before_sleep();
-        if woken_early || self.children.scan_owed {
+        #[cfg(feature = "waker")]
+        if self.waker.before_sleep() {
+            deadline = Some(self.now);
+        }
+        #[cfg(feature = "children")]
+        if self.children.scan_owed {
             deadline = Some(self.now);
         }
         let waited = self.backend.wait(&mut self.events, deadline);
         let n = match waited {
             Ok(n) => n,
             Err(e) => {
+                #[cfg(feature = "waker")]
                 let _ = self.waker.after_wake(&mut self.backend, false);
                 return Err(e.into());
             }
@@ -85,23 +98,30 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         // Timers scheduled from here on wait for the next pass.
         let seq_limit = self.timers.next_seq();
         let mut calls = 0;
+        #[cfg(feature = "waker")]
         let mut doorbell = false;
         for i in 0..n {
             let ev = self.events[i];
-            if ev.key == Key::WAKER.to_u64() {
-                doorbell = true;
+            let key = Key::from_u64(ev.key);
+            if key.reserved_index().is_some() {
+                #[cfg(feature = "waker")]
+                if key == Key::WAKER {
+                    doorbell = true;
+                }
+                #[cfg(feature = "signals")]
+                if key == Key::SIGNALS {
+                    calls += self.dispatch_signals(ctx);
+                }
                 continue;
             }
-            if ev.key == Key::SIGNALS.to_u64() {
-                calls += self.dispatch_signals(ctx);
-                continue;
-            }
-            calls += self.dispatch_io(ctx, Key::from_u64(ev.key), ev.ready);
+            calls += self.dispatch_io(ctx, key, ev.ready);
         }
+        #[cfg(feature = "waker")]
         if let Some((callback, event)) = self.waker.after_wake(&mut self.backend, doorbell) {
             callback(self, ctx, event);
             calls += 1;
         }
+        #[cfg(feature = "children")]
         if self.children.scan_owed {
             calls += self.reap_children(ctx);
         }
@@ -118,10 +138,11 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             // Stale key: removed or replaced watcher, or a closed-and-reused fd.
             return 0;
         };
-        if let Handler::Pid { pid, reap, .. } = w.callback {
-            return self.pid_ready(ctx, key, pid, reap);
-        }
-        let Handler::Io(callback) = w.callback else { return 0 };
+        let callback = match w.callback {
+            Handler::Io(callback) => callback,
+            #[cfg(feature = "children")]
+            Handler::Pid { pid, reap, .. } => return self.pid_ready(ctx, key, pid, reap),
+        };
         let event = |w: &Watcher<_>, side| WatchEvent { id: WatchId(key), fd: w.fd, side, ready, data: w.data };
         if ready.contains(Ready::ERROR) && w.interest.contains(Interest::ERROR) {
             callback(self, ctx, event(&w, Side::Error));
@@ -136,6 +157,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             // the write side sees the watcher as it is now, or nothing.
             match self.watchers.get(key) {
                 Some(now @ Watcher { callback: Handler::Io(cb), .. }) => (w, callback) = (*now, *cb),
+                #[allow(unreachable_patterns)] // only pid watchers besides `Io`
                 _ => return calls,
             }
             // Asked for errors meanwhile: they go to the error side alone.

@@ -5,6 +5,7 @@ use super::{Loop, SignalFn};
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::source::signals::SignalId;
+#[cfg(feature = "children")]
 use crate::sys::SIGCHLD;
 
 impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
@@ -42,6 +43,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         while arrived != 0 {
             let signo = arrived.trailing_zeros() as i32 + 1;
             arrived &= arrived - 1;
+            #[cfg(feature = "children")]
             if signo == SIGCHLD && self.signals.is_internal(SIGCHLD) {
                 calls += self.reap_children(ctx);
             }

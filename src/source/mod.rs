@@ -5,6 +5,9 @@
 //! A source hands the pass what to deliver (a callback and its event); it
 //! never runs callbacks itself and never reaches another source's state.
 
+#[cfg(feature = "children")]
 pub(crate) mod children;
+#[cfg(feature = "signals")]
 pub(crate) mod signals;
+#[cfg(feature = "waker")]
 pub(crate) mod waker;

@@ -185,12 +185,14 @@ impl<F: Copy, K: Kernel> SignalSource<F, K> {
     }
 
     /// Marks the signals the loop needs for itself.
+    #[cfg(feature = "children")]
     pub(crate) fn set_internal(&mut self, k: &mut K, set: SigSet) -> Result<(), Error> {
         let previous = self.internal;
         self.internal = set;
         self.sync(k).inspect_err(|_| self.internal = previous)
     }
 
+    #[cfg(feature = "children")]
     pub(crate) fn is_internal(&self, signo: i32) -> bool {
         self.internal.contains(signo)
     }

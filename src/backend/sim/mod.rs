@@ -8,6 +8,7 @@
 
 mod process;
 
+#[cfg(feature = "waker")]
 use super::doorbell::Waker;
 use super::kernel::{ChildTarget, Kernel, ObjectFd, Ring};
 use super::ReadyEvent;
@@ -180,6 +181,7 @@ pub struct Sim<const N: usize = 64> {
     process: Process<N>,
     /// The doorbell the loop made, for scripted wake-ups.
     doorbell: Option<RawFd>,
+    #[cfg(feature = "waker")]
     wakes: Vec<(Waker, u64), 4>,
 }
 
@@ -215,6 +217,7 @@ impl<const N: usize> Sim<N> {
             waits: 0,
             process: Process::new(),
             doorbell: None,
+            #[cfg(feature = "waker")]
             wakes: Vec::new(),
         }
     }
@@ -467,6 +470,7 @@ impl<const N: usize> Sim<N> {
         self.process.open_objects()
     }
 
+    #[cfg(feature = "waker")]
     /// Signals `waker` with `n` during the next wait, as another thread
     /// would while the loop is blocked: the signal rings the simulated
     /// doorbell if the waker says it must. `Capacity` when 4 are queued.
@@ -569,6 +573,7 @@ impl<const N: usize> Kernel for Sim<N> {
             return Err(errno);
         }
         // Other threads signal the waker while this one sleeps.
+        #[cfg(feature = "waker")]
         while let Some((waker, n)) = self.wakes.pop() {
             if waker.count(n) == Ok(true)
                 && let Some(fd) = self.doorbell
