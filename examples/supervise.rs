@@ -59,13 +59,13 @@ fn main() -> Result<(), linux_event::Error> {
     println!("backend: {}, children via {:?}", lp.backend_name(), lp.child_mode());
     for signo in [sys::SIGINT, sys::SIGTERM] {
         lp.signal(signo, 0, |_, sup, ev| {
-                println!(
-                    "got {} x{}: forwarding to {}",
-                    sys::signal_name(ev.signo()).unwrap_or("?"),
-                    ev.count(),
-                    sup.child
-                );
-                let _ = sys::kill(sup.child, ev.signo());
+            println!(
+                "got {} x{}: forwarding to {}",
+                sys::signal_name(ev.signo()).unwrap_or("?"),
+                ev.count(),
+                sup.child
+            );
+            let _ = sys::kill(sup.child, ev.signo());
         })?;
     }
     // Grandchildren orphaned to us (if we are a subreaper or PID 1) are reaped here.

@@ -66,20 +66,20 @@ pub use backend::MAX_SIGNAL_THREADS;
 #[cfg(feature = "waker")]
 pub use backend::{MAX_WAKERS, Waker};
 pub use error::Error;
-pub use event_loop::{Id, Loop, LoopTypes, TimerEvent, TimerFn, TimerId, WatchEvent, WatchFn, WatchId, WatchOptions};
-#[cfg(feature = "children")]
-pub use event_loop::{PidFn, ReaperFn};
 #[cfg(feature = "signals")]
 pub use event_loop::SignalFn;
 #[cfg(feature = "waker")]
 pub use event_loop::WakeFn;
+pub use event_loop::{Id, Loop, LoopTypes, TimerEvent, TimerFn, TimerId, WatchEvent, WatchFn, WatchId, WatchOptions};
+#[cfg(feature = "children")]
+pub use event_loop::{PidFn, ReaperFn};
+pub use interest::{Interest, Ready, Side, Trigger};
 #[cfg(feature = "children")]
 pub use source::children::{ChildMode, PidEvent, PidId, PidOptions, PidTarget, ReapEvent, ReaperId};
 #[cfg(feature = "signals")]
 pub use source::signals::{SignalEvent, SignalId};
 #[cfg(feature = "waker")]
 pub use source::waker::{WakeEvent, WakeId};
-pub use interest::{Interest, Ready, Side, Trigger};
 pub use sys::Errno;
 pub use time::Instant;
 

@@ -89,11 +89,8 @@ impl Waker {
     /// looks at the count before it blocks again.
     pub fn signal(&self, n: u64) -> Result<(), Error> {
         let slot = self.enter()?;
-        let result = if slot.count(n) && slot.fd() >= 0 {
-            eventfd::add(slot.fd(), 1).map_err(Error::Os)
-        } else {
-            Ok(())
-        };
+        let result =
+            if slot.count(n) && slot.fd() >= 0 { eventfd::add(slot.fd(), 1).map_err(Error::Os) } else { Ok(()) };
         slot.state.fetch_sub(1, Release);
         result
     }

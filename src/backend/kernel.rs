@@ -144,7 +144,8 @@ pub trait Kernel {
     /// `waitid` for an exited child, never blocking: `Ok(None)` when none
     /// has exited. `reap: false` leaves the zombie (`WNOWAIT`). `ECHILD`
     /// for a process that is not a child of this one.
-    fn child_wait(&mut self, target: ChildTarget<'_, Self::Fd>, reap: bool) -> Result<Option<(i32, ExitStatus)>, Errno>;
+    fn child_wait(&mut self, target: ChildTarget<'_, Self::Fd>, reap: bool)
+    -> Result<Option<(i32, ExitStatus)>, Errno>;
 
     /// `Ok` if process `pid` exists (signal 0; `EPERM` counts as existing).
     fn process_exists(&mut self, pid: i32) -> Result<(), Errno>;

@@ -2,8 +2,8 @@
 //!
 //! The explanation lives on [`LinuxAio`] (this module is private).
 
-use super::slots::{Slots, State, poll_mask, ready_of};
 use super::kernel::Kernel;
+use super::slots::{Slots, State, poll_mask, ready_of};
 use super::sys_objects::sys_objects;
 use super::{EVENT_BATCH, Epoll, EpollTimer, ReadyEvent};
 use crate::interest::{Interest, Trigger};

@@ -27,9 +27,9 @@ pub(crate) use doorbell::Doorbell;
 pub use doorbell::{MAX_WAKERS, Waker};
 pub use epoll::{Epoll, EpollTimer};
 pub use io_uring::{IoUring, UringConfig};
-pub use linux_aio::{AioConfig, LinuxAio};
 #[allow(unused_imports)] // which of them are used depends on the sources built
 pub(crate) use kernel::{ChildTarget, Kernel, ObjectFd, Ring};
+pub use linux_aio::{AioConfig, LinuxAio};
 pub use sim::{Sim, SimFd, SimRegistration};
 pub use thread_masks::MAX_SIGNAL_THREADS;
 

@@ -144,7 +144,11 @@ macro_rules! sys_objects {
             crate::backend::sys_objects::signalfd_open(mask)
         }
 
-        fn signalfd_mask(&mut self, fd: &crate::sys::OwnedFd, mask: crate::sys::SigSet) -> Result<(), crate::sys::Errno> {
+        fn signalfd_mask(
+            &mut self,
+            fd: &crate::sys::OwnedFd,
+            mask: crate::sys::SigSet,
+        ) -> Result<(), crate::sys::Errno> {
             crate::backend::sys_objects::signalfd_mask(fd, mask)
         }
 

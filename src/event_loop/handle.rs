@@ -28,8 +28,11 @@ mod private {
     pub trait IdOps: Copy {
         fn remove_from<C, const W: usize, const T: usize, B: Backend>(self, lp: &mut Loop<C, W, T, B>) -> bool;
         fn is_live_in<C, const W: usize, const T: usize, B: Backend>(self, lp: &Loop<C, W, T, B>) -> bool;
-        fn set_data_in<C, const W: usize, const T: usize, B: Backend>(self, lp: &mut Loop<C, W, T, B>, data: u64)
-        -> bool;
+        fn set_data_in<C, const W: usize, const T: usize, B: Backend>(
+            self,
+            lp: &mut Loop<C, W, T, B>,
+            data: u64,
+        ) -> bool;
     }
 }
 

@@ -169,9 +169,8 @@ impl<C, const W: usize, const T: usize, const N: usize> Loop<C, W, T, crate::bac
 }
 
 impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
-    const CHECK_CAPACITY: () = assert!(
-        W.is_power_of_two() && W >= 2 && W < (Key::FIRST_RESERVED / 2) as usize && T < (u32::MAX / 2) as usize
-    );
+    const CHECK_CAPACITY: () =
+        assert!(W.is_power_of_two() && W >= 2 && W < (Key::FIRST_RESERVED / 2) as usize && T < (u32::MAX / 2) as usize);
 
     /// A loop on the given backend.
     ///

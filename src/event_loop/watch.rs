@@ -94,7 +94,13 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// the fd already has. `callback` runs once per ready side, read before
     /// write, with `data` in its [`WatchEvent`]. See
     /// [`watch_with`](Self::watch_with).
-    pub fn watch(&mut self, fd: RawFd, interest: Interest, data: u64, callback: WatchFn<Self>) -> Result<WatchId, Error> {
+    pub fn watch(
+        &mut self,
+        fd: RawFd,
+        interest: Interest,
+        data: u64,
+        callback: WatchFn<Self>,
+    ) -> Result<WatchId, Error> {
         self.watch_with(fd, WatchOptions::new(interest), data, callback)
     }
 

@@ -78,7 +78,9 @@ impl<F: Copy, K: Kernel> WakerSource<F, K> {
                 return Err(e);
             }
         };
-        if let Err(e) = k.register(crate::backend::ObjectFd::raw(&fd), Key::WAKER.to_u64(), Interest::READ, Trigger::Level) {
+        if let Err(e) =
+            k.register(crate::backend::ObjectFd::raw(&fd), Key::WAKER.to_u64(), Interest::READ, Trigger::Level)
+        {
             drop(bell);
             k.release(fd);
             return Err(e.into());

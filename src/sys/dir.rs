@@ -13,7 +13,9 @@ const NAME_OFFSET: usize = 8 + 8 + 2 + 1;
 /// Reads directory records of the open directory `fd` into `buf`; 0 at the end.
 pub(crate) fn getdents(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
     // SAFETY: `buf` is valid for `buf.len()` bytes of writes for the call.
-    retry(|| check(unsafe { sc::syscall3(k::__NR_getdents64 as usize, fd as usize, buf.as_mut_ptr() as usize, buf.len()) }))
+    retry(|| {
+        check(unsafe { sc::syscall3(k::__NR_getdents64 as usize, fd as usize, buf.as_mut_ptr() as usize, buf.len()) })
+    })
 }
 
 /// The entry names in the first `len` bytes that [`getdents`] filled

@@ -237,13 +237,7 @@ pub fn take_pending(set: SigSet) -> Result<Option<i32>, Errno> {
     // SAFETY: `set` is a valid 8-byte sigset, the info pointer is null (not
     // wanted), `zero` is a valid timespec; all borrowed for the call.
     let r = check(unsafe {
-        sc::syscall4(
-            k::__NR_rt_sigtimedwait as usize,
-            ptr::addr_of!(set) as usize,
-            0,
-            ptr::addr_of!(zero) as usize,
-            8,
-        )
+        sc::syscall4(k::__NR_rt_sigtimedwait as usize, ptr::addr_of!(set) as usize, 0, ptr::addr_of!(zero) as usize, 8)
     });
     match r {
         Ok(signo) => Ok(Some(signo as i32)),

@@ -103,7 +103,8 @@ pub fn run_on(cfg: Config, body: fn(&Config)) {
         Ok(()) => body(&cfg),
         Err(e) if required(&cfg) => panic!("[{}] required by LINUX_EVENT_REQUIRE but refused: {e}", cfg.name),
         Err(e @ (Errno::ENOSYS | Errno::EPERM | Errno::EOPNOTSUPP | Errno::EAGAIN)) => {
-            let note = format!("NOTE: [{}] not offered by this kernel: {e} (errno {}); not run here", cfg.name, e.raw());
+            let note =
+                format!("NOTE: [{}] not offered by this kernel: {e} (errno {}); not run here", cfg.name, e.raw());
             println!("{note}");
             use std::io::Write;
             let _ = writeln!(std::io::stderr(), "{note}");

@@ -8,10 +8,10 @@
 
 mod process;
 
+use super::ReadyEvent;
 #[cfg(feature = "waker")]
 use super::doorbell::Waker;
 use super::kernel::{ChildTarget, Kernel, ObjectFd, Ring};
-use super::ReadyEvent;
 use crate::error::Error;
 use crate::interest::{Interest, Ready, Trigger};
 use crate::sys::{Errno, ExitStatus, RawFd, SigSet, SignalfdSiginfo};

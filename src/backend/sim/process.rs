@@ -304,7 +304,9 @@ impl<const N: usize> Process<N> {
         let mut best: Option<usize> = None;
         for (i, (t, r)) in self.rt.iter().enumerate() {
             let signo = r.ssi_signo as i32;
-            if (*t == 0 || *t == tid) && set.contains(signo) && best.is_none_or(|b| signo < self.rt[b].1.ssi_signo as i32)
+            if (*t == 0 || *t == tid)
+                && set.contains(signo)
+                && best.is_none_or(|b| signo < self.rt[b].1.ssi_signo as i32)
             {
                 best = Some(i);
             }
