@@ -2,6 +2,7 @@
 //! pipe, a watcher reads it back, a one-shot timer cancels a slower one before it
 //! fires, and closing the pipe's write end ends the loop through the reader's
 //! end-of-file. It prints what happened and exits 0 if everything added up.
+//! The loop itself lives in a `static`.
 //!
 //! `cargo static-examples` builds it as a static binary for x86_64 and aarch64
 //! (`target/<triple>/release/examples/nolibc_loop`); its stripped size is in the
@@ -12,9 +13,10 @@
 
 use core::fmt::{self, Write};
 use core::time::Duration;
+use linux_event::backend::Epoll;
 use linux_event::rt::{self, Startup};
 use linux_event::sys::{self, OwnedFd};
-use linux_event::{Instant, Interest, Loop, TimerEvent, TimerId, WatchEvent};
+use linux_event::{Instant, Interest, Loop, StaticLoop, TimerEvent, TimerId, WatchEvent};
 
 #[cfg(linux_event_nolibc)]
 linux_event::entry!(run);
@@ -30,6 +32,10 @@ const TICK_MS: u64 = 10;
 
 /// Room for 4 watchers and 4 timers: all this program needs.
 type DemoLoop = Loop<Demo, 4, 4>;
+
+/// The loop lives in a `static` (zero-filled `.bss`): made in place, once,
+/// whatever its capacity, and never on the stack.
+static LOOP: StaticLoop<Demo, 4, 4> = StaticLoop::new();
 
 struct Demo {
     start: Instant,
@@ -72,7 +78,7 @@ fn run(_: Startup) -> i32 {
 
 /// Sets up the pipe, the watcher and the timers, runs the loop; whether all went as planned.
 fn demo() -> Result<bool, linux_event::Error> {
-    let mut lp = DemoLoop::new()?;
+    let lp = LOOP.init(Epoll::new()?)?;
     let (reader, writer) = sys::pipe()?;
     let mut demo = Demo {
         start: lp.now(),

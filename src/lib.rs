@@ -70,7 +70,9 @@ pub use error::Error;
 pub use event_loop::SignalFn;
 #[cfg(feature = "waker")]
 pub use event_loop::WakeFn;
-pub use event_loop::{Id, Loop, LoopTypes, TimerEvent, TimerFn, TimerId, WatchEvent, WatchFn, WatchId, WatchOptions};
+pub use event_loop::{
+    Id, Loop, LoopTypes, Placed, StaticLoop, TimerEvent, TimerFn, TimerId, WatchEvent, WatchFn, WatchId, WatchOptions,
+};
 #[cfg(feature = "children")]
 pub use event_loop::{PidFn, ReaperFn};
 pub use interest::{Interest, Ready, Side, Trigger};

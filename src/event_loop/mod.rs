@@ -7,6 +7,8 @@
 mod handle;
 #[cfg(feature = "children")]
 mod pid;
+#[allow(unsafe_code)]
+mod place;
 mod run;
 #[cfg(feature = "signals")]
 mod signal;
@@ -16,6 +18,7 @@ mod wake;
 mod watch;
 
 pub use handle::{Id, LoopTypes};
+pub use place::{Placed, StaticLoop};
 pub use timer::{TimerEvent, TimerId};
 pub use watch::{WatchEvent, WatchId, WatchOptions};
 
