@@ -3,21 +3,34 @@
 //!
 //! # Layers, top to bottom
 //!
-//! - [`Loop`]: what you use. Watch fds ([`Loop::watch`]), add timers
-//!   ([`Loop::after`], [`Loop::every`]), wake it from other threads
-//!   ([`Loop::waker`]), and [`run`](Loop::run) it with your own context
-//!   value, which every callback receives next to `&mut Loop`.
+//! - [`Loop`]: what you use. Every registration has one shape (what to
+//!   watch, a `u64` of user data, the callback) and returns a typed id;
+//!   [`Loop::remove`] takes any id. Fds ([`Loop::watch`]), timers
+//!   ([`Loop::after`], [`Loop::at`], [`Loop::every`]), and the sources:
+//!   the waker ([`Loop::waker`], [`Loop::on_wake`]), signals
+//!   ([`Loop::signal`]) and child processes ([`Loop::pid`],
+//!   [`Loop::reaper`]). [`run`](Loop::run) it with your own context value,
+//!   which every callback receives next to `&mut Loop`. A loop of any
+//!   capacity can be made in place ([`StaticLoop`], [`Loop::init_in`]).
+//! - The sources (waker, signals, children): each owns its state, its
+//!   kernel objects and its dispatch, and is called by the pass directly.
+//!   Each is a cargo feature (on by default): a static program that uses
+//!   none pays nothing for them.
 //! - [`table`]: the watcher table (slot + generation keys, one watcher per
 //!   fd) and the timer heap (4-ary, indexed, FIFO among equal deadlines).
 //!   Pure safe Rust; you only meet them through `Loop` (or a fuzzer).
-//! - [`backend`]: the [`Backend`](backend::Backend) contract and its
-//!   implementations: [`Epoll`](backend::Epoll), the default;
-//!   [`LinuxAio`](backend::LinuxAio) and [`IoUring`](backend::IoUring),
-//!   chosen at run time through [`AnyBackend`](backend::AnyBackend); and
-//!   [`Sim`](backend::Sim), deterministic and syscall-free for tests and
-//!   fuzzing.
-//! - [`sys`]: one file per kernel primitive (epoll, timerfd, eventfd, clock
-//!   through the vDSO), [`Errno`] and [`sys::OwnedFd`]. The only `unsafe`.
+//! - [`backend`]: the one interface through which the loop and every
+//!   source reach the kernel (fd readiness, the clock, the waker's
+//!   doorbell, the signalfd and the thread's signal mask, pidfds and
+//!   `waitid`), sealed behind [`Backend`](backend::Backend):
+//!   [`Epoll`](backend::Epoll), the default; [`LinuxAio`](backend::LinuxAio)
+//!   and [`IoUring`](backend::IoUring), chosen at run time through
+//!   [`AnyBackend`](backend::AnyBackend); and [`Sim`](backend::Sim), which
+//!   simulates all of it in memory (a virtual clock, fds, signals, threads
+//!   and child processes) for tests, fuzzing and Miri.
+//! - [`sys`]: kernel calls and ABI only, one file per primitive, [`Errno`]
+//!   and [`sys::OwnedFd`]. Nearly all of the `unsafe`.
+//! - [`process`]: starting programs without libc ([`process::Spawn`]).
 //!
 //! # Example
 //!
@@ -28,7 +41,7 @@
 //! struct App { fired: bool }
 //!
 //! let mut lp: Loop<App> = Loop::new()?;
-//! lp.after(Duration::from_millis(5), |lp, app, _id| {
+//! lp.after(Duration::from_millis(5), 0, |lp, app, _ev| {
 //!     app.fired = true;
 //!     lp.stop();
 //! })?;

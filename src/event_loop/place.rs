@@ -167,6 +167,9 @@ impl<C, const W: usize, const T: usize, B: Backend> StaticLoop<C, W, T, B> {
     /// [`Loop::with_backend`].
     ///
     /// The loop is never dropped (a `static` lives as long as the program).
+    // A shared `&'static self` hands out one `&'static mut`: sound because
+    // `taken` lets exactly one call through (clippy cannot see that).
+    #[allow(clippy::mut_from_ref)]
     pub fn init(&'static self, backend: B) -> Result<&'static mut Loop<C, W, T, B>, Error> {
         if self.taken.swap(true, Ordering::AcqRel) {
             return Err(Error::Reentrant);

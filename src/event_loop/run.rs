@@ -138,6 +138,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             // Stale key: removed or replaced watcher, or a closed-and-reused fd.
             return 0;
         };
+        #[allow(clippy::infallible_destructuring_match)] // not without the children source
         let callback = match w.callback {
             Handler::Io(callback) => callback,
             #[cfg(feature = "children")]

@@ -78,7 +78,7 @@ fn reportable(interest: Interest) -> Ready {
 /// pidfds, `waitid`) are simulated too, in one simulated process (see
 /// "Signals, children and the waker" below). Time moves only when told
 /// ([`advance`](Sim::advance), [`set_now`](Sim::set_now)) or when a
-/// [`wait`](Backend::wait) that has nothing to report is given a deadline:
+/// `wait` that has nothing to report is given a deadline:
 /// then the clock jumps to the deadline and the wait returns, so timers fire
 /// at once, in order, without real sleeping. Fd numbers are just numbers:
 /// any `fd >= 0` can be registered, and a script says what is ready with
@@ -153,15 +153,15 @@ fn reportable(interest: Interest) -> Ready {
 ///
 /// let mut lp: Loop<App, 16, 16, Sim> = Loop::with_backend(Sim::new())?;
 /// // Fd 7 is virtual: nothing is opened.
-/// lp.watch(7, Interest::READ, |_lp, app, _ev| app.reads += 1)?;
-/// lp.after(Duration::from_secs(3600), |_lp, app, _id| app.ticks += 1)?;
+/// lp.watch(7, Interest::READ, 0, |_lp, app, _ev| app.reads += 1)?;
+/// lp.after(Duration::from_secs(3600), 0, |_lp, app, _ev| app.ticks += 1)?;
 ///
 /// let mut app = App::default();
-/// lp.backend_mut().set_ready(7, Ready::READABLE)?;
+/// lp.sim().set_ready(7, Ready::READABLE)?;
 /// lp.run_once(&mut app, None)?; // reports fd 7; the clock stays put
 /// assert_eq!((app.reads, app.ticks), (1, 0));
 ///
-/// lp.backend_mut().clear_ready(7, Ready::READABLE);
+/// lp.sim().clear_ready(7, Ready::READABLE);
 /// lp.run_once(&mut app, None)?; // nothing ready: jumps an hour ahead
 /// assert_eq!((app.reads, app.ticks), (1, 1));
 /// assert_eq!(lp.now().as_nanos(), 3600 * 1_000_000_000);
@@ -222,7 +222,7 @@ impl<const N: usize> Sim<N> {
         }
     }
 
-    /// The virtual clock's reading (what [`Backend::now`] returns).
+    /// The virtual clock's reading (what the loop reads as its time).
     pub fn clock(&self) -> Instant {
         self.now
     }
@@ -312,7 +312,7 @@ impl<const N: usize> Sim<N> {
         self.entries.iter().filter(|e| e.reg.is_some()).count()
     }
 
-    /// How many times [`wait`](Backend::wait) was called (failed calls
+    /// How many times `wait` was called (failed calls
     /// included): the simulated count of blocking syscalls.
     pub fn waits(&self) -> u64 {
         self.waits
