@@ -90,8 +90,20 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// [`with_backend`](Self::with_backend).
     #[cfg(any(test, feature = "std"))]
     pub fn boxed(backend: B) -> Result<std::boxed::Box<Self>, Error> {
-        let mut place: std::boxed::Box<MaybeUninit<Self>> = std::boxed::Box::new_zeroed();
-        // SAFETY: a fresh zeroed allocation of the right layout.
+        // `Box::new_zeroed` would do this from Rust 1.92; the crate's MSRV is older.
+        let layout = std::alloc::Layout::new::<Self>();
+        if layout.size() == 0 {
+            return Err(Error::Capacity);
+        }
+        // SAFETY: the layout has a non-zero size (checked above).
+        let raw = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<MaybeUninit<Self>>();
+        if raw.is_null() {
+            std::alloc::handle_alloc_error(layout);
+        }
+        // SAFETY: `raw` is a fresh allocation made by the global allocator
+        // with `Self`'s layout, so a `Box` may own it.
+        let mut place: std::boxed::Box<MaybeUninit<Self>> = unsafe { std::boxed::Box::from_raw(raw) };
+        // SAFETY: zero-filled, aligned and sized for one `Self`.
         unsafe { Self::init_zeroed(place.as_mut_ptr(), backend)? };
         // SAFETY: `init_zeroed` returned Ok: every field is initialised.
         Ok(unsafe { place.assume_init() })
