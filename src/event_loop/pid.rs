@@ -19,6 +19,18 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// Calls `callback` once when process `target` exits (a pid, or a
     /// [`Spawned`](crate::sys::Spawned) child whose pidfd is adopted), then
     /// forgets it. The child is reaped; see [`pid_with`](Self::pid_with).
+    ///
+    /// ```
+    /// use linux_event::{Loop, process::Spawn, sys::ExitStatus};
+    ///
+    /// let mut lp: Loop<Option<ExitStatus>> = Loop::new()?;
+    /// let child = Spawn::new(c"sh").args(&[c"sh", c"-c", c"exit 3"]).spawn()?;
+    /// lp.pid(child, 0, |_, status, ev| *status = ev.status().ok())?;
+    /// let mut status = None;
+    /// lp.run(&mut status)?; // returns once nothing is left to wait for
+    /// assert_eq!(status, Some(ExitStatus::Exited(3)));
+    /// # Ok::<(), linux_event::Error>(())
+    /// ```
     pub fn pid(&mut self, target: impl Into<PidTarget>, data: u64, callback: PidFn<Self>) -> Result<PidId, Error> {
         self.pid_with(target, PidOptions::default(), data, callback)
     }
@@ -96,7 +108,28 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// (orphans reparented to a PID 1 or subreaper included), reaping each
     /// at once; replaces an earlier reaper. Zombies that exist already are
     /// collected on the next pass. A child whose pid watcher said
-    /// `reap(false)` is left alone.
+    /// `reap(false)` is left alone: the reaper steps past that zombie by
+    /// listing the process's children (`/proc/self/task/*/children`);
+    /// without `/proc`, later zombies wait until the kept one is reaped.
+    ///
+    /// ```
+    /// use linux_event::{Loop, process::Spawn, sys::{self, WaitTarget}};
+    ///
+    /// let child = Spawn::new(c"true").spawn()?;
+    /// // Until it has exited (a zombie: not reaped yet).
+    /// while sys::wait_exit(WaitTarget::Pid(child.pid), false)?.is_none() {
+    ///     std::thread::yield_now();
+    /// }
+    /// let mut lp: Loop<Vec<i32>> = Loop::new()?;
+    /// lp.reaper(0, |lp, reaped, ev| {
+    ///     reaped.push(ev.pid());
+    ///     lp.stop();
+    /// })?;
+    /// let mut reaped = Vec::new();
+    /// lp.run(&mut reaped)?;
+    /// assert_eq!(reaped, [child.pid]);
+    /// # Ok::<(), linux_event::Error>(())
+    /// ```
     pub fn reaper(&mut self, data: u64, callback: ReaperFn<Self>) -> Result<ReaperId, Error> {
         let had = self.children.has_reaper();
         let id = self.children.set_reaper(callback, data);

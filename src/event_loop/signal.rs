@@ -31,6 +31,27 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     ///
     /// `Os(EINVAL)` for SIGKILL, SIGSTOP, 0 and numbers above 64; on any
     /// error the thread's mask is exactly as it was.
+    ///
+    /// ```
+    /// use linux_event::{Loop, sys};
+    ///
+    /// std::thread::spawn(|| {
+    ///     let mut lp: Loop<u32> = Loop::new()?;
+    ///     lp.signal(sys::SIGUSR1, 0, |lp, count, ev| {
+    ///         *count += ev.count();
+    ///         lp.stop();
+    ///     })?;
+    ///     // To this thread: it blocks SIGUSR1 now, the signalfd reads it.
+    ///     sys::tgkill(sys::getpid(), sys::gettid(), sys::SIGUSR1)?;
+    ///     let mut count = 0;
+    ///     lp.run(&mut count)?;
+    ///     assert_eq!(count, 1);
+    ///     Ok::<(), linux_event::Error>(())
+    /// })
+    /// .join()
+    /// .unwrap()?;
+    /// # Ok::<(), linux_event::Error>(())
+    /// ```
     pub fn signal(&mut self, signo: i32, data: u64, callback: SignalFn<Self>) -> Result<SignalId, Error> {
         self.signals.add(&mut self.backend, signo, callback, data)
     }
