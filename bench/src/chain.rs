@@ -12,7 +12,7 @@
 use crate::ffi;
 use crate::measure::{Span, mark};
 use crate::workload::{Case, Config, Impl, Sample, Workload};
-use linux_event::{Interest, IoEvent, Loop, WatchOptions};
+use linux_event::{Interest, Loop, WatchEvent, WatchOptions};
 use std::cell::RefCell;
 
 /// Chains in flight.
@@ -117,7 +117,7 @@ struct Ctx {
     total: u64,
 }
 
-fn on_read<const W: usize>(lp: &mut Loop<Ctx, W, 4>, c: &mut Ctx, ev: IoEvent) {
+fn on_read<const W: usize>(lp: &mut Loop<Ctx, W, 4>, c: &mut Ctx, ev: WatchEvent) {
     let mut b = [0u8; 1];
     if linux_event::sys::read(ev.fd(), &mut b) != Ok(1) {
         return;
@@ -138,7 +138,7 @@ fn ours_with<const W: usize>(pairs: &Pairs, writes: u64) -> Result<(u64, Span), 
     let e = |e: linux_event::Error| format!("linux-event: {e:?}");
     let mut lp: Loop<Ctx, W, 4> = Loop::new().map_err(e)?;
     for (i, &fd) in pairs.rfd.iter().enumerate() {
-        lp.watch_with(fd, WatchOptions::new(Interest::READ).data(i as u64), on_read::<W>).map_err(e)?;
+        lp.watch_with(fd, WatchOptions::new(Interest::READ), i as u64, on_read::<W>).map_err(e)?;
     }
     let mut ctx =
         Ctx { wfd: pairs.wfd.clone(), fired: 0, writes: 0, max_writes: writes, total: ACTIVE as u64 + writes };

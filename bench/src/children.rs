@@ -34,7 +34,7 @@ use crate::ffi::{self, ChildResult};
 use crate::measure::{Span, mark};
 use crate::workload::{Case, Config, Impl, Sample, Workload};
 use linux_event::sys::ExitStatus;
-use linux_event::{ChildEvent, Loop};
+use linux_event::{Loop, PidEvent};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -238,7 +238,7 @@ struct Ctx {
 
 type L = Loop<Ctx, 128, 4>;
 
-fn on_exit(lp: &mut L, c: &mut Ctx, ev: ChildEvent) {
+fn on_exit(lp: &mut L, c: &mut Ctx, ev: PidEvent) {
     c.done += 1;
     if ev.status() == Ok(ExitStatus::Exited(0)) {
         c.good += 1;
@@ -252,7 +252,7 @@ fn ours(kids: &Kids, one: usize) -> Result<ChildResult, String> {
     let e = |e: linux_event::Error| format!("linux-event: {e:?}");
     let mut lp: L = Loop::new().map_err(e)?;
     for (i, &pid) in kids.pids().iter().enumerate() {
-        lp.pid(pid, on_exit, i as u64).map_err(e)?;
+        lp.pid(pid, i as u64, on_exit).map_err(e)?;
     }
     let mut ctx = Ctx { done: 0, target: 0, good: 0 };
     let mut r = timed_releases(kids, one, |target| {

@@ -25,8 +25,8 @@ fn ours(passes: i64) -> Result<(), linux_event::Error> {
     let mut lp: Loop<i64> = Loop::new()?;
     let (r, w) = sys::pipe()?;
     sys::write(w.as_raw_fd(), b"x")?;
-    lp.after(Duration::from_secs(3600), |_, _, _| {})?;
-    lp.watch(r.as_raw_fd(), Interest::READ, |_, seen, _| *seen += 1)?;
+    lp.after(Duration::from_secs(3600), 0, |_, _, _| {})?;
+    lp.watch(r.as_raw_fd(), Interest::READ, 0, |_, seen, _| *seen += 1)?;
     let mut seen = 0;
     for _ in 0..passes {
         lp.run_once(&mut seen, None)?;

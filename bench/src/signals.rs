@@ -72,7 +72,7 @@ fn on_signal(lp: &mut Loop<Ctx, 4, 4>, c: &mut Ctx, ev: SignalEvent) {
 fn ours(n: u64) -> Result<(u64, Span), String> {
     let e = |e: linux_event::Error| format!("linux-event: {e:?}");
     let mut lp: Loop<Ctx, 4, 4> = Loop::new().map_err(e)?;
-    lp.signal(SIGNAL, on_signal, 0).map_err(e)?;
+    lp.signal(SIGNAL, 0, on_signal).map_err(e)?;
     let mut ctx = Ctx { n, count: 0, pid: sys::getpid(), tid: sys::gettid() };
     let m = mark();
     sys::tgkill(ctx.pid, ctx.tid, SIGNAL).map_err(|e| format!("tgkill: {e:?}"))?;

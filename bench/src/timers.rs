@@ -13,7 +13,7 @@
 use crate::ffi;
 use crate::measure::{Rng, Span, mark};
 use crate::workload::{Case, Config, Impl, Sample, Workload};
-use linux_event::{Loop, TimerId};
+use linux_event::{Loop, TimerEvent, TimerId};
 use std::time::Duration;
 
 /// The deadlines and orders of one run.
@@ -60,21 +60,21 @@ struct Ctx<'a> {
 
 type L<'a, const T: usize> = Loop<Ctx<'a>, 4, T>;
 
-fn far_cb<const T: usize>(_: &mut L<'_, T>, _: &mut Ctx<'_>, _: TimerId) {}
+fn far_cb<const T: usize>(_: &mut L<'_, T>, _: &mut Ctx<'_>, _: TimerEvent) {}
 
-fn fire_cb<const T: usize>(lp: &mut L<'_, T>, c: &mut Ctx<'_>, _: TimerId) {
+fn fire_cb<const T: usize>(lp: &mut L<'_, T>, c: &mut Ctx<'_>, _: TimerEvent) {
     c.fired += 1;
     if c.fired == c.plan.n() {
         lp.stop();
     }
 }
 
-fn driver<const T: usize>(lp: &mut L<'_, T>, c: &mut Ctx<'_>, _: TimerId) {
+fn driver<const T: usize>(lp: &mut L<'_, T>, c: &mut Ctx<'_>, _: TimerEvent) {
     let p = c.plan;
     let n = p.n();
     let m = mark();
     for &d in &p.far {
-        match lp.after(Duration::from_nanos(d), far_cb::<T>) {
+        match lp.after(Duration::from_nanos(d), 0, far_cb::<T>) {
             Ok(id) => c.ids.push(id),
             Err(_) => c.failures += 1,
         }
@@ -89,13 +89,13 @@ fn driver<const T: usize>(lp: &mut L<'_, T>, c: &mut Ctx<'_>, _: TimerId) {
     c.res.rearm = m.span();
     let m = mark();
     for &j in &p.order_cancel {
-        if !lp.cancel(c.ids[j as usize]) {
+        if !lp.remove(c.ids[j as usize]) {
             c.failures += 1;
         }
     }
     c.res.cancel = m.span();
     for &d in &p.near {
-        if lp.after(Duration::from_nanos(d), fire_cb::<T>).is_err() {
+        if lp.after(Duration::from_nanos(d), 0, fire_cb::<T>).is_err() {
             c.failures += 1;
         }
     }
@@ -107,7 +107,7 @@ fn ours_with<const T: usize>(plan: &Plan) -> Result<ffi::TimerResult, String> {
     let e = |e: linux_event::Error| format!("linux-event: {e:?}");
     let mut lp: L<'_, T> = Loop::new().map_err(e)?;
     let mut ctx = Ctx { plan, ids: Vec::with_capacity(plan.n()), res: Default::default(), fired: 0, failures: 0 };
-    lp.after(Duration::ZERO, driver::<T>).map_err(e)?;
+    lp.after(Duration::ZERO, 0, driver::<T>).map_err(e)?;
     lp.run(&mut ctx).map_err(e)?;
     std::thread::sleep(Duration::from_millis(2));
     let m = mark();

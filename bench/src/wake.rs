@@ -44,7 +44,7 @@ fn pp_side(
     let mut lp: Loop<PpCtx, 4, 4> = Loop::new().map_err(e)?;
     mine.send(lp.waker().map_err(e)?).map_err(|e| e.to_string())?;
     let peer = theirs.recv().map_err(|e| e.to_string())?;
-    lp.on_wake(|lp, c, _count| {
+    lp.on_wake(0, |lp, c, _count| {
         if c.leader {
             c.count += 1;
             if c.count == c.rounds {
@@ -122,9 +122,9 @@ fn ours_pummel(duration: u64, cpus: (i32, i32)) -> Result<PummelResult, String> 
     pin(cpus.0);
     let mut lp: Loop<PummelCtx, 4, 4> = Loop::new().map_err(e)?;
     let waker = lp.waker().map_err(e)?;
-    lp.on_wake(|lp, c, count| {
+    lp.on_wake(0, |lp, c, ev| {
         c.callbacks += 1;
-        c.received += count;
+        c.received += ev.count();
         if c.done.load(Ordering::SeqCst) {
             lp.stop();
         }
