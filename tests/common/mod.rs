@@ -103,7 +103,8 @@ pub fn run_on(cfg: Config, body: fn(&Config)) {
         Ok(()) => body(&cfg),
         Err(e) if required(&cfg) => panic!("[{}] required by LINUX_EVENT_REQUIRE but refused: {e}", cfg.name),
         Err(e @ (Errno::ENOSYS | Errno::EPERM | Errno::EOPNOTSUPP | Errno::EAGAIN)) => {
-            let note = format!("NOTE: [{}] not offered by this kernel: {e} (errno {}); not run here", cfg.name, e.raw());
+            let note =
+                format!("NOTE: [{}] not offered by this kernel: {e} (errno {}); not run here", cfg.name, e.raw());
             println!("{note}");
             use std::io::Write;
             let _ = writeln!(std::io::stderr(), "{note}");
@@ -132,6 +133,13 @@ macro_rules! backend_tests {
             $( #[test] fn $name() { $crate::common::run_on($crate::common::IO_URING, super::$name) } )*
         }
     };
+}
+
+/// Removes the watcher of `fd` the way the API spells it (`watcher_of`,
+/// then `remove`): `None` when the fd has no watcher, else what `remove`
+/// said (whether the watcher was live).
+pub fn remove_watcher_of<C, const W: usize, const T: usize>(lp: &mut Loop<C, W, T>, fd: RawFd) -> Option<bool> {
+    lp.watcher_of(fd).map(|id| lp.remove(id))
 }
 
 /// A non-blocking pipe: (read end, write end).
