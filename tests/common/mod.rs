@@ -179,6 +179,37 @@ pub fn temp_path(test: &str) -> PathBuf {
     std::env::temp_dir().join(format!("linux-event-test-{}-{test}", std::process::id()))
 }
 
+/// The system calls a loop blocks in: every backend's wait.
+const WAIT_SYSCALLS: [i64; 4] =
+    [libc::SYS_epoll_pwait, libc::SYS_epoll_pwait2, libc::SYS_io_getevents, libc::SYS_io_uring_enter];
+
+/// Whether thread `tid` of this process is asleep inside one of the
+/// backends' wait system calls (read from `/proc/self/task/<tid>`).
+pub fn blocked_in_wait(tid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else { return false };
+    // The state follows the parenthesised command name.
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+    if state != Some('S') {
+        return false;
+    }
+    let Ok(call) = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")) else { return false };
+    call.split_whitespace().next().and_then(|nr| nr.parse::<i64>().ok()).is_some_and(|nr| WAIT_SYSCALLS.contains(&nr))
+}
+
+/// Waits until thread `tid` is asleep in a backend's wait (how a test
+/// knows a loop is blocked before waking it, instead of sleeping and
+/// hoping); `false` if it never got there within `PATIENCE`.
+pub fn wait_until_blocked(tid: i32) -> bool {
+    let give_up = std::time::Instant::now() + PATIENCE.unwrap();
+    while !blocked_in_wait(tid) {
+        if std::time::Instant::now() > give_up {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
 /// Aborts the whole test process if it is still alive after `secs` seconds
 /// (a hang would otherwise never be reported). Disarmed when dropped.
 pub struct Watchdog(Arc<AtomicBool>);
