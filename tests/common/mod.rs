@@ -75,6 +75,12 @@ impl Config {
         }
     }
 
+    /// The module `backend_tests!` puts this configuration's tests in
+    /// (`epoll_pwait2` for `epoll+pwait2`): the first part of their names.
+    pub fn module(&self) -> String {
+        self.name.replace(['+', '-'], "_")
+    }
+
     /// A fresh backend of this configuration.
     pub fn backend(&self) -> AnyBackend {
         self.checked(self.make(None))
@@ -159,6 +165,7 @@ pub fn run_on(cfg: Config, body: fn(&Config)) {
 /// `backend_tests!(@on module = CONFIG; names...)` adds the same for one
 /// more configuration of this module (e.g. `LINUX_AIO_IO_GETEVENTS`).
 
+#[allow(unused_macros)] // tests/children.rs lists its entries itself
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
         backend_tests!(@on epoll = EPOLL; $($name),*);
