@@ -14,7 +14,7 @@
 mod common;
 
 use common::{
-    Config, IO_URING, LINUX_AIO, Loop, NO_WAIT, PATIENCE, drain, pipe, remove_watcher_of, run_on, socketpair,
+    Config, IO_URING, LINUX_AIO, Loop, NO_WAIT, PATIENCE, drain, pass, pipe, remove_watcher_of, run_on, socketpair,
     wait_until_blocked, write_once,
 };
 use core::time::Duration;
@@ -64,10 +64,6 @@ fn read_some(_lp: &mut Lp, log: &mut Log, ev: WatchEvent) {
     {
         log.bytes.extend_from_slice(&buf[..n]);
     }
-}
-
-fn pass(cfg: &Config, lp: &mut Lp, log: &mut Log, timeout: Option<Duration>) -> usize {
-    lp.run_once(log, timeout).unwrap_or_else(|e| panic!("[{}] run_once: {e}", cfg.name))
 }
 
 /// A pseudo-terminal: (master, slave). A tty is what Linux AIO refuses.

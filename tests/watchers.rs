@@ -4,7 +4,7 @@
 #[macro_use]
 mod common;
 
-use common::{Config, Loop, NO_WAIT, PATIENCE, drain, pipe, remove_watcher_of, socketpair, write_once};
+use common::{Config, Loop, NO_WAIT, PATIENCE, drain, pass, pipe, remove_watcher_of, socketpair, write_once};
 use linux_event::sys::RawFd;
 use linux_event::{Error, Interest, Ready, Side, TimerEvent, Trigger, WatchEvent, WatchId, WatchOptions};
 use std::io::Write;
@@ -65,10 +65,6 @@ fn record_and_remove(lp: &mut Lp, log: &mut Log, ev: WatchEvent) {
     lp.remove(ev.id());
 }
 
-fn run_once(cfg: &Config, lp: &mut Lp, log: &mut Log, timeout: Option<core::time::Duration>) -> usize {
-    lp.run_once(log, timeout).unwrap_or_else(|e| panic!("[{}] run_once: {e}", cfg.name))
-}
-
 fn replacing_the_watcher_of_an_fd_stales_the_old_id_and_only_the_new_callback_runs(cfg: &Config) {
     let n = cfg.name;
     let mut lp: Lp = cfg.new_loop();
@@ -82,10 +78,10 @@ fn replacing_the_watcher_of_an_fd_stales_the_old_id_and_only_the_new_callback_ru
     assert_eq!(lp.interest(old), None, "[{n}] old id must be stale");
     assert_eq!(lp.modify(old, Interest::READ), Err(Error::NotFound), "[{n}] old id must be stale");
     let mut log = Log::default();
-    for pass in 1..=3 {
-        assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] pass {pass}");
+    for round in 1..=3 {
+        assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] pass {round}");
         assert_eq!(log.count("old"), 0, "[{n}] the replaced callback ran: {:?}", log.seen);
-        assert_eq!(log.count("new"), pass, "[{n}] level-triggered new watcher, pass {pass}");
+        assert_eq!(log.count("new"), round, "[{n}] level-triggered new watcher, pass {round}");
     }
     assert!(log.seen.iter().all(|s| s.id == new && s.fd == r.as_raw_fd()), "[{n}] {:?}", log.seen);
     assert!(!lp.remove(old), "[{n}] a stale id cannot remove the new watcher");
@@ -107,12 +103,12 @@ fn replacing_a_watcher_inside_its_own_read_callback_suppresses_its_write_side(cf
     b.write_all(b"ping").unwrap();
     let old = lp.watch(a.as_raw_fd(), Interest::READ | Interest::WRITE, 0, replace_self_on_read).unwrap();
     let mut log = Log::default();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {:?}", log.seen);
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {:?}", log.seen);
     assert_eq!(log.sides_of("old"), [Side::Read], "[{n}] old write side ran after replacement");
     assert_eq!(log.count("new"), 0, "[{n}] this pass's event was for the old watcher: {:?}", log.seen);
     let new = lp.watcher_of(a.as_raw_fd()).unwrap();
     assert_ne!(new, old, "[{n}]");
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 2, "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 2, "[{n}]");
     assert_eq!(log.sides_of("new"), [Side::Read, Side::Write], "[{n}]");
     assert_eq!(log.sides_of("old"), [Side::Read], "[{n}] the old callback ran again");
     assert!(log.seen.iter().filter(|s| s.who == "new").all(|s| s.id == new), "[{n}] {:?}", log.seen);
@@ -140,7 +136,7 @@ fn removing_the_watcher_of_an_fd_forgets_the_fd_and_delivers_nothing(cfg: &Confi
     assert_eq!(lp.watcher_of(r.as_raw_fd()), None, "[{n}]");
     assert_eq!(lp.interest(id), None, "[{n}] id stale after removal by fd");
     let mut log = Log::default();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] removed watcher still reported");
+    assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] removed watcher still reported");
     assert!(log.seen.is_empty(), "[{n}] {:?}", log.seen);
 }
 
@@ -154,7 +150,7 @@ fn remove_twice_returns_true_then_false(cfg: &Config) {
     assert!(!lp.remove(id), "[{n}] second remove");
     assert_eq!(lp.watcher_count(), 0, "[{n}]");
     let mut log = Log::default();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}]");
     assert!(log.seen.is_empty(), "[{n}] {:?}", log.seen);
 }
 
@@ -171,7 +167,7 @@ fn remove_of_an_id_already_removed_by_fd_returns_false_and_spares_a_new_watcher(
     assert!(!lp.remove(id), "[{n}] old id removed the new watcher");
     assert_eq!(lp.watcher_of(r.as_raw_fd()), Some(again), "[{n}]");
     let mut log = Log::default();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
     assert!(log.seen.iter().all(|s| s.id == again), "[{n}] {:?}", log.seen);
 }
 
@@ -182,7 +178,7 @@ fn read_runs_before_write_in_one_event(cfg: &Config) {
     b.write_all(b"ping").unwrap();
     lp.watch(a.as_raw_fd(), Interest::READ | Interest::WRITE, 0, record).unwrap();
     let mut log = Log::default();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 2, "[{n}] {:?}", log.seen);
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 2, "[{n}] {:?}", log.seen);
     assert_eq!(log.sides_of("cb"), [Side::Read, Side::Write], "[{n}]");
     assert!(log.seen.iter().all(|s| s.ready.contains(Ready::READABLE | Ready::WRITABLE)), "[{n}] {:?}", log.seen);
 }
@@ -194,10 +190,10 @@ fn read_callback_that_removes_its_watcher_suppresses_the_write_callback_in_the_s
     b.write_all(b"ping").unwrap();
     lp.watch(a.as_raw_fd(), Interest::READ | Interest::WRITE, 0, record_and_remove).unwrap();
     let mut log = Log::default();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {:?}", log.seen);
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {:?}", log.seen);
     assert_eq!(log.sides_of("cb"), [Side::Read], "[{n}] write side ran after read removed the watcher");
     assert_eq!(lp.watcher_count(), 0, "[{n}]");
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}]");
     assert_eq!(log.seen.len(), 1, "[{n}] {:?}", log.seen);
 }
 
@@ -215,10 +211,10 @@ fn read_callback_that_disables_write_suppresses_the_write_callback_in_the_same_e
     b.write_all(b"ping").unwrap();
     let id = lp.watch(a.as_raw_fd(), Interest::READ | Interest::WRITE, 0, disable_write_on_read).unwrap();
     let mut log = Log::default();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {:?}", log.seen);
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {:?}", log.seen);
     assert_eq!(log.sides_of("cb"), [Side::Read], "[{n}]");
     assert_eq!(lp.interest(id), Some(Interest::READ), "[{n}]");
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] level read, no write");
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] level read, no write");
     assert_eq!(log.sides_of("cb"), [Side::Read, Side::Read], "[{n}]");
 }
 
@@ -246,7 +242,7 @@ fn error_with_error_interest_goes_to_the_error_side_alone(cfg: &Config) {
     {
         let id = lp.watch(fd, Interest::READ | Interest::WRITE | Interest::ERROR, 0, record).unwrap();
         let mut log = Log::default();
-        assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {what}: {:?}", log.seen);
+        assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {what}: {:?}", log.seen);
         assert_eq!(log.sides_of("cb"), [Side::Error], "[{n}] {what}: {:?}", log.seen);
         assert_eq!(log.seen[0].ready, ready, "[{n}] {what}");
         lp.remove(id);
@@ -261,7 +257,7 @@ fn error_without_error_interest_goes_to_the_write_side_with_is_error(cfg: &Confi
     // (The full pipe reports EPOLLERR without EPOLLOUT: the error alone
     // must wake the write side.)
     let mut log = Log::default();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {:?}", log.seen);
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {:?}", log.seen);
     assert_eq!(log.sides_of("cb"), [Side::Write], "[{n}] {:?}", log.seen);
     assert_eq!(log.seen[0].ready, Ready::ERROR, "[{n}] ev.is_error() must hold: {:?}", log.seen);
 }
@@ -272,7 +268,7 @@ fn error_without_error_interest_wakes_both_read_and_write_sides(cfg: &Config) {
     let w = broken_pipe_write_end();
     lp.watch(w.as_raw_fd(), Interest::READ | Interest::WRITE, 0, record).unwrap();
     let mut log = Log::default();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 2, "[{n}] {:?}", log.seen);
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 2, "[{n}] {:?}", log.seen);
     assert_eq!(log.sides_of("cb"), [Side::Read, Side::Write], "[{n}] {:?}", log.seen);
     assert!(log.seen.iter().all(|s| s.ready == Ready::ERROR), "[{n}] {:?}", log.seen);
 }
@@ -286,7 +282,7 @@ fn hangup_wakes_the_write_side_of_a_write_only_watcher(cfg: &Config) {
     drop(w);
     lp.watch(r.as_raw_fd(), Interest::WRITE, 0, record_and_remove).unwrap();
     let mut log = Log::default();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {:?}", log.seen);
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {:?}", log.seen);
     assert_eq!(log.sides_of("cb"), [Side::Write], "[{n}]");
     assert_eq!(log.seen[0].ready, Ready::HANGUP, "[{n}]");
 }
@@ -304,7 +300,7 @@ fn hangup_of_the_socket_peer_wakes_the_read_side(cfg: &Config) {
     drop(b);
     lp.watch(a.as_raw_fd(), Interest::READ, 0, is_hangup_cb).unwrap();
     let mut log = Log::default();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {:?}", log.seen);
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {:?}", log.seen);
     assert_eq!(log.sides_of("cb"), [Side::Read], "[{n}]");
     assert!(log.seen[0].ready.intersects(Ready::HANGUP | Ready::READ_HANGUP), "[{n}] {:?}", log.seen);
 }
@@ -316,7 +312,7 @@ fn hangup_without_data_wakes_the_read_side(cfg: &Config) {
     drop(w);
     lp.watch(r.as_raw_fd(), Interest::READ, 0, is_hangup_cb).unwrap();
     let mut log = Log::default();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {:?}", log.seen);
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {:?}", log.seen);
     assert_eq!(log.sides_of("cb"), [Side::Read], "[{n}]");
     let ready = log.seen[0].ready;
     assert!(ready.contains(Ready::HANGUP) && !ready.contains(Ready::READABLE), "[{n}] {ready:?}");
@@ -329,11 +325,11 @@ fn level_watcher_is_told_again_while_data_remains(cfg: &Config) {
     write_once(w.as_raw_fd(), b"unread");
     lp.watch(r.as_raw_fd(), Interest::READ, 0, record).unwrap();
     let mut log = Log::default();
-    for pass in 1..=3 {
-        assert_eq!(run_once(&cfg, &mut lp, &mut log, NO_WAIT), 1, "[{n}] pass {pass}");
+    for round in 1..=3 {
+        assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 1, "[{n}] pass {round}");
     }
     drain(r.as_raw_fd());
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] drained");
+    assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] drained");
 }
 
 fn oneshot_watcher_fires_once_and_rearms_with_modify_to_the_same_interest(cfg: &Config) {
@@ -346,9 +342,9 @@ fn oneshot_watcher_fires_once_and_rearms_with_modify_to_the_same_interest(cfg: &
     let id = lp.watch_with(r.as_raw_fd(), opts, 0, record).unwrap();
     let mut log = Log::default();
     for round in 1..=3 {
-        assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] round {round}: armed");
+        assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] round {round}: armed");
         for _ in 0..3 {
-            assert_eq!(run_once(&cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] round {round}: fired twice");
+            assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] round {round}: fired twice");
         }
         assert_eq!(log.count("cb"), round, "[{n}]");
         assert_eq!(lp.interest(id), Some(Interest::READ), "[{n}] a fired oneshot keeps its watcher");
@@ -430,16 +426,16 @@ fn set_trigger_switches_a_level_watcher_to_edge(cfg: &Config) {
     write_once(w.as_raw_fd(), b"unread");
     let id = lp.watch(r.as_raw_fd(), Interest::READ, 0, record).unwrap();
     let mut log = Log::default();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, NO_WAIT), 1, "[{n}] level");
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, NO_WAIT), 1, "[{n}] level again");
+    assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 1, "[{n}] level");
+    assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 1, "[{n}] level again");
     lp.set_trigger(id, Trigger::Edge).unwrap();
     // Re-registering reports the current state once...
-    let after_switch = run_once(&cfg, &mut lp, &mut log, NO_WAIT);
+    let after_switch = pass(cfg, &mut lp, &mut log, NO_WAIT);
     assert!(after_switch <= 1, "[{n}] {after_switch}");
     // ...and then not again while nothing new arrives.
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] edge mode");
+    assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] edge mode");
     write_once(w.as_raw_fd(), b"more");
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] new edge");
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] new edge");
 }
 
 fn closing_a_watched_fd_without_removing_its_watcher_delivers_nothing_afterwards(cfg: &Config) {
@@ -452,7 +448,7 @@ fn closing_a_watched_fd_without_removing_its_watcher_delivers_nothing_afterwards
     drop(r);
     let mut log = Log::default();
     for _ in 0..3 {
-        assert_eq!(run_once(&cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] {:?}", log.seen);
+        assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] {:?}", log.seen);
     }
     assert!(log.seen.is_empty(), "[{n}] {:?}", log.seen);
     // The watcher stays until removed, and removing it is not an error.
@@ -478,19 +474,19 @@ fn disabling_every_side_keeps_the_id_and_delivers_nothing_until_enabled_again(cf
         assert_eq!(lp.watcher_of(fd), Some(id), "[{n}] {what}: id must stay valid");
         let mut log = Log::default();
         for _ in 0..3 {
-            assert_eq!(run_once(&cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] {what}: {:?}", log.seen);
+            assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] {what}: {:?}", log.seen);
         }
         // Nor does it wake the loop: only the timer ends this wait.
         lp.after(core::time::Duration::from_millis(20), 0, timer_fired).unwrap();
-        assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {what}: woken by a disabled watcher");
+        assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {what}: woken by a disabled watcher");
         assert_eq!(log.timers, 1, "[{n}] {what}");
         // Disabling nothing more, or the same side twice, is harmless.
         lp.disable(id, interest).unwrap();
         lp.disable(id, Interest::empty()).unwrap();
-        assert_eq!(run_once(&cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] {what}: {:?}", log.seen);
+        assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] {what}: {:?}", log.seen);
         lp.enable(id, interest).unwrap();
         assert_eq!(lp.interest(id), Some(interest), "[{n}] {what}");
-        assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {what}: enabled again");
+        assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {what}: enabled again");
         assert!(log.seen.iter().all(|s| s.id == id), "[{n}] {what}: {:?}", log.seen);
     }
 }
@@ -503,11 +499,11 @@ fn disabling_one_side_keeps_the_other(cfg: &Config) {
     let id = lp.watch(a.as_raw_fd(), Interest::READ | Interest::WRITE, 0, record).unwrap();
     lp.disable(id, Interest::READ).unwrap();
     let mut log = Log::default();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
     assert_eq!(log.sides_of("cb"), [Side::Write], "[{n}]");
     lp.enable(id, Interest::READ).unwrap();
     lp.disable(id, Interest::WRITE).unwrap();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
     assert_eq!(log.sides_of("cb"), [Side::Write, Side::Read], "[{n}]");
 }
 
@@ -518,9 +514,9 @@ fn watch_data_reaches_the_callback_and_set_data_changes_it(cfg: &Config) {
     write_once(w.as_raw_fd(), b"x");
     let id = lp.watch_with(r.as_raw_fd(), WatchOptions::new(Interest::READ), 0xdead_beef, record).unwrap();
     let mut log = Log::default();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
     lp.set_data(id, u64::MAX).unwrap();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
     let data: Vec<u64> = log.seen.iter().map(|s| s.data).collect();
     assert_eq!(data, [0xdead_beef, u64::MAX], "[{n}]");
 }
@@ -532,9 +528,9 @@ fn set_callback_sends_later_events_to_the_new_callback_under_the_same_id(cfg: &C
     write_once(w.as_raw_fd(), b"x");
     let id = lp.watch(r.as_raw_fd(), Interest::READ, 0, old_cb).unwrap();
     let mut log = Log::default();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
     lp.set_callback(id, new_cb).unwrap();
-    assert_eq!(run_once(&cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
     let who: Vec<&str> = log.seen.iter().map(|s| s.who).collect();
     assert_eq!(who, ["old", "new"], "[{n}]");
     assert!(log.seen.iter().all(|s| s.id == id), "[{n}] {:?}", log.seen);
@@ -552,7 +548,7 @@ fn more_ready_fds_than_one_batch_are_all_reported_over_the_next_passes(cfg: &Con
     let mut log = Log::default();
     let mut passes = 0;
     while log.seen.len() < count {
-        let ran = run_once(&cfg, &mut lp, &mut log, PATIENCE);
+        let ran = pass(cfg, &mut lp, &mut log, PATIENCE);
         assert!(ran <= linux_event::backend::EVENT_BATCH, "[{n}] {ran} callbacks from one batch");
         passes += 1;
         assert!(passes <= 10, "[{n}] only {} of {count} reported", log.seen.len());

@@ -180,6 +180,17 @@ macro_rules! backend_tests {
     };
 }
 
+/// Runs one pass of `lp`, waiting at most `timeout`; how many callbacks
+/// ran. An error fails the test, naming the backend.
+pub fn pass<C, const W: usize, const T: usize>(
+    cfg: &Config,
+    lp: &mut Loop<C, W, T>,
+    ctx: &mut C,
+    timeout: Option<Duration>,
+) -> usize {
+    lp.run_once(ctx, timeout).unwrap_or_else(|e| panic!("[{}] run_once: {e}", cfg.name))
+}
+
 /// Removes the watcher of `fd` the way the API spells it (`watcher_of`,
 /// then `remove`): `None` when the fd has no watcher, else what `remove`
 /// said (whether the watcher was live).
