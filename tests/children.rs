@@ -419,8 +419,11 @@ const WITHOUT_A_LOOP: &[(&str, fn())] = &[
     ("spawn_errors_are_named", spawn_errors_are_named),
 ];
 
+/// The body of a behaviour, run on one backend configuration.
+type Behaviour = fn(&Config);
+
 /// Behaviours run on every backend configuration: `<backend>::<name>`.
-const ON_EVERY_BACKEND: &[(&str, fn(&Config))] = &[
+const ON_EVERY_BACKEND: &[(&str, Behaviour)] = &[
     ("exit_status_42_is_delivered_once", exit_status_42_is_delivered_once),
     ("death_by_sigterm_is_signaled", death_by_sigterm_is_signaled),
     ("missing_pid_is_esrch_and_bad_pid_is_einval", missing_pid_is_esrch_and_bad_pid_is_einval),

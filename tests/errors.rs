@@ -217,12 +217,12 @@ fn stale_watch_id_is_not_found_for_every_method_and_touches_nothing(cfg: &Config
     write_once(w.as_raw_fd(), b"x");
     let removed = lp.watch(r.as_raw_fd(), Interest::READ, 0, io_record).unwrap();
     assert!(lp.remove(removed));
-    check_stale_watch_id(&cfg, &mut lp, removed, "removed");
+    check_stale_watch_id(cfg, &mut lp, removed, "removed");
 
     let replaced = lp.watch_with(r.as_raw_fd(), WatchOptions::new(Interest::READ), 1, io_record).unwrap();
     let live = lp.watch_with(r.as_raw_fd(), WatchOptions::new(Interest::READ), 2, io_record).unwrap();
-    check_stale_watch_id(&cfg, &mut lp, replaced, "replaced");
-    check_stale_watch_id(&cfg, &mut lp, removed, "removed, slot reused");
+    check_stale_watch_id(cfg, &mut lp, replaced, "replaced");
+    check_stale_watch_id(cfg, &mut lp, removed, "removed, slot reused");
 
     // The live watcher is exactly as it was.
     assert_eq!(lp.interest(live), Some(Interest::READ), "[{n}]");

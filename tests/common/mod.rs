@@ -164,7 +164,6 @@ pub fn run_on(cfg: Config, body: fn(&Config)) {
 ///
 /// `backend_tests!(@on module = CONFIG; names...)` adds the same for one
 /// more configuration of this module (e.g. `LINUX_AIO_IO_GETEVENTS`).
-
 #[allow(unused_macros)] // tests/children.rs lists its entries itself
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
