@@ -4,7 +4,7 @@
 
 use core::time::Duration;
 use linux_event::backend::Sim;
-use linux_event::sys::{ExitStatus, SIGKILL, SIGRTMIN, SIGSTOP, SIGUSR1, SIGUSR2, SIGWINCH};
+use linux_event::sys::{ExitStatus, SIGCHLD, SIGKILL, SIGRTMIN, SIGSTOP, SIGUSR1, SIGUSR2, SIGWINCH};
 use linux_event::{
     ChildMode, Errno, Error, Instant, Interest, Loop, PidEvent, PidOptions, Ready, ReapEvent, Side, SignalEvent,
     TimerEvent, TimerId, Trigger, WatchEvent, WatchId, WatchOptions,
@@ -576,4 +576,46 @@ fn a_non_reaping_pid_watcher_gets_its_childs_status_alone_and_the_reaper_steps_p
         assert!(lp.sim().is_zombie(watched), "sigchld={sigchld}");
         assert_eq!(p.exits.len(), 1, "sigchld={sigchld}: delivered twice");
     }
+}
+
+#[test]
+fn pid_and_reaper_ids_are_removed_checked_and_given_data_like_every_other_id() {
+    let mut lp = procs_loop();
+    let child = lp.sim().spawn_child().unwrap();
+    let watcher = lp.pid(child, 1, on_exit).unwrap();
+    assert!(lp.is_live(watcher));
+    lp.set_data(watcher, 2).unwrap();
+    let first = lp.reaper(10, on_reap).unwrap();
+    let reaper = lp.reaper(20, on_reap).unwrap();
+    // A later reaper replaces the first: its id goes stale.
+    assert_ne!(first, reaper);
+    assert!(!lp.is_live(first) && lp.is_live(reaper));
+    assert!(!lp.remove(first), "a stale reaper id removed the reaper");
+    assert_eq!(lp.set_data(first, 0), Err(Error::NotFound));
+    lp.set_data(reaper, 21).unwrap();
+    assert!(lp.sim().thread_mask(1).contains(SIGCHLD), "a reaper watches SIGCHLD");
+    let other = lp.sim().spawn_child().unwrap();
+    lp.sim().exit(child, ExitStatus::Exited(0)).unwrap();
+    lp.sim().exit(other, ExitStatus::Exited(1)).unwrap();
+    let mut p = Procs::default();
+    run_until(&mut lp, &mut p, |p| !p.exits.is_empty() && !p.reaped.is_empty());
+    assert_eq!(p.exits, [(child, Ok(ExitStatus::Exited(0)), 2)]);
+    assert_eq!(p.reaped, [(other, ExitStatus::Exited(1), 21)]);
+    // A delivered pid watcher is gone.
+    assert!(!lp.is_live(watcher));
+    assert!(!lp.remove(watcher));
+    assert_eq!(lp.set_data(watcher, 3), Err(Error::NotFound));
+    assert!(lp.remove(reaper));
+    assert!(!lp.remove(reaper), "idempotent");
+    // Nothing needs SIGCHLD or a pidfd any more.
+    assert!(!lp.sim().thread_mask(1).contains(SIGCHLD));
+    assert_eq!(lp.sim().open_objects(), 0);
+    // Without a reaper, an exited child is left alone.
+    let third = lp.sim().spawn_child().unwrap();
+    lp.sim().exit(third, ExitStatus::Exited(3)).unwrap();
+    for _ in 0..3 {
+        lp.run_once(&mut p, Some(Duration::ZERO)).unwrap();
+    }
+    assert!(lp.sim().is_zombie(third));
+    assert_eq!(p.reaped.len(), 1);
 }
