@@ -1,130 +1,32 @@
 //! The run-time backend choice (`AnyBackend`), a representative set of
-//! behaviours run on every backend the kernel offers, and what is specific
-//! to the Linux AIO and io_uring backends (ring header, fds handed to the
-//! inner epoll, context growth and fallback, stale completions, CQ overflow).
+//! behaviours run on every backend (one named test per backend, and also
+//! on Linux AIO reading every completion with `io_getevents`:
+//! `linux_aio_io_getevents::`), and what is specific to the Linux AIO and
+//! io_uring backends (`linux_aio_*`, `io_uring_*`: ring header, fds handed
+//! to the inner epoll, context growth and fallback, stale completions, CQ
+//! overflow).
 //!
-//! `LINUX_EVENT_BACKEND=epoll|linux-aio|io_uring` restricts the run to one
-//! backend (and makes a refusal of it a failure); unset, every backend the
-//! kernel offers runs, and each refused one is reported with its errno.
+//! `cargo test io_uring` selects one backend. A backend the kernel refuses
+//! is reported with its errno, and is a failure where `LINUX_EVENT_REQUIRE`
+//! names it (see `common::run_on`).
 
+#[macro_use]
+mod common;
+
+use common::{
+    Config, IO_URING, LINUX_AIO, Loop, NO_WAIT, PATIENCE, drain, pass, pipe, remove_watcher_of, run_on, socketpair,
+    wait_until_blocked, write_once,
+};
 use core::time::Duration;
-use linux_event::backend::{AioConfig, AnyBackend, Backend, BackendKind, IoUring, LinuxAio, UringConfig};
+use linux_event::backend::{AioConfig, AnyBackend, BackendKind, IoUring, LinuxAio, UringConfig};
 use linux_event::sys::{self, OwnedFd, RawFd};
-use linux_event::{Errno, Error, Interest, IoEvent, Loop, Side, TimerId, Trigger, WatchId, WatchOptions};
+use linux_event::{Errno, Error, Interest, Side, TimerEvent, Trigger, WakeEvent, WatchEvent, WatchId, WatchOptions};
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::time::Instant as StdInstant;
 
-const PATIENCE: Option<Duration> = Some(Duration::from_secs(5));
-const NO_WAIT: Option<Duration> = Some(Duration::ZERO);
-
-/// One backend under test.
-#[derive(Copy, Clone)]
-struct Setup {
-    name: &'static str,
-    kind: BackendKind,
-    make: fn() -> Result<AnyBackend, Errno>,
-}
-
-impl Setup {
-    fn new_loop<C, const W: usize, const T: usize>(&self) -> Loop<C, W, T, AnyBackend> {
-        let b = (self.make)().unwrap_or_else(|e| panic!("[{}] backend: {e}", self.name));
-        assert_eq!(b.kind(), self.kind, "[{}]", self.name);
-        Loop::with_backend(b).unwrap_or_else(|e| panic!("[{}] Loop::with_backend: {e}", self.name))
-    }
-}
-
-const ALL: [Setup; 4] = [
-    Setup { name: "epoll", kind: BackendKind::Epoll, make: || AnyBackend::new(BackendKind::Epoll) },
-    Setup { name: "linux-aio", kind: BackendKind::LinuxAio, make: || AnyBackend::new(BackendKind::LinuxAio) },
-    Setup {
-        name: "linux-aio+io_getevents",
-        kind: BackendKind::LinuxAio,
-        make: || {
-            LinuxAio::with_config(AioConfig { read_ring: false, ..AioConfig::default() })
-                .map(AnyBackend::from_linux_aio)
-        },
-    },
-    Setup { name: "io_uring", kind: BackendKind::IoUring, make: || AnyBackend::new(BackendKind::IoUring) },
-];
-
-/// `LINUX_EVENT_BACKEND`, parsed; `None` when unset.
-fn wanted() -> Option<BackendKind> {
-    let v = std::env::var("LINUX_EVENT_BACKEND").ok().filter(|v| !v.is_empty())?;
-    let kind = BackendKind::from_name(&v).unwrap_or_else(|| panic!("LINUX_EVENT_BACKEND={v:?}: unknown backend"));
-    Some(kind)
-}
-
-/// Which setups of `ALL` the kernel offers, probed once per process in a
-/// thread of its own: closing an io_uring makes the closing thread's next
-/// blocking `epoll_pwait` or `io_getevents` return `EINTR` about 16 ms later
-/// (the ring's exit work runs a task_work there), which would turn a test's
-/// blocking `run_once` into an empty pass.
-fn offered() -> &'static [Result<(), Errno>] {
-    static OFFERED: std::sync::OnceLock<Vec<Result<(), Errno>>> = std::sync::OnceLock::new();
-    OFFERED.get_or_init(|| {
-        let offered: Vec<_> = std::thread::spawn(|| ALL.iter().map(|s| (s.make)().map(drop)).collect()).join().unwrap();
-        // Once per run, past libtest's capture of print!: a refused backend
-        // shows in every `cargo test` output.
-        for (s, r) in ALL.iter().zip(&offered) {
-            if let Err(e) = r {
-                use std::io::Write;
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "NOTE: backend {} refused by this kernel: {e} (errno {}); not tested here",
-                    s.name,
-                    e.raw()
-                );
-            }
-        }
-        offered
-    })
-}
-
-/// The backends to run: the one `LINUX_EVENT_BACKEND` names (which must
-/// work), or every one the kernel offers, each refusal printed. io_uring
-/// comes last, so no other backend's wait follows an io_uring teardown.
-fn setups() -> Vec<Setup> {
-    let want = wanted();
-    let mut out = Vec::new();
-    for (s, offered) in ALL.iter().zip(offered()) {
-        if want.is_some_and(|w| w != BackendKind::Auto && w != s.kind) {
-            continue;
-        }
-        match offered {
-            Ok(()) => out.push(*s),
-            Err(e) if want.is_none() || want == Some(BackendKind::Auto) => {
-                println!(
-                    "NOTE: backend {} is refused by this kernel: {e} (errno {}); testing the others",
-                    s.name,
-                    e.raw()
-                );
-            }
-            Err(e) => panic!("LINUX_EVENT_BACKEND names {}, which this kernel refuses: {e}", s.name),
-        }
-    }
-    assert!(!out.is_empty(), "no backend available");
-    out
-}
-
-/// The setup named `name` when it should run here; prints why not otherwise.
-fn only(kind: BackendKind, name: &str) -> Option<Setup> {
-    let (s, offered) = ALL.iter().zip(offered()).find(|(s, _)| s.name == name)?;
-    if wanted().is_some_and(|w| w != BackendKind::Auto && w != kind) {
-        println!("NOTE: {name}-specific test not run: LINUX_EVENT_BACKEND selects another backend");
-        return None;
-    }
-    match offered {
-        Ok(()) => Some(*s),
-        Err(e) => {
-            println!("NOTE: {name}-specific test not run: the kernel refuses {name}: {e} (errno {})", e.raw());
-            None
-        }
-    }
-}
-
-/// Whether io_uring here has multishot polls (probed like `offered`).
+/// Whether io_uring here has multishot polls (probed in a thread of its
+/// own, as `Config::offered` is).
 fn uring_multishot() -> bool {
     static MULTI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *MULTI.get_or_init(|| std::thread::spawn(|| IoUring::new().is_ok_and(|b| b.multishot())).join().unwrap())
@@ -139,15 +41,22 @@ struct Log {
     /// Bytes each edge callback reads (0: none).
     read_limit: usize,
     pair: Vec<WatchId>,
+    /// (pid, exit code, data) of every pid watcher callback.
+    exits: Vec<(i32, Option<i32>, u64)>,
 }
 
-type Lp = Loop<Log, 512, 64, AnyBackend>;
+type Lp = Loop<Log, 512, 64>;
 
-fn record(_lp: &mut Lp, log: &mut Log, ev: IoEvent) {
+fn record(_lp: &mut Lp, log: &mut Log, ev: WatchEvent) {
     log.seen.push((ev.id(), ev.fd(), ev.side()));
 }
 
-fn read_some(_lp: &mut Lp, log: &mut Log, ev: IoEvent) {
+fn record_and_remove(lp: &mut Lp, log: &mut Log, ev: WatchEvent) {
+    log.seen.push((ev.id(), ev.fd(), ev.side()));
+    lp.remove(ev.id());
+}
+
+fn read_some(_lp: &mut Lp, log: &mut Log, ev: WatchEvent) {
     log.seen.push((ev.id(), ev.fd(), ev.side()));
     let mut buf = vec![0u8; log.read_limit.max(1)];
     if log.read_limit > 0
@@ -155,33 +64,6 @@ fn read_some(_lp: &mut Lp, log: &mut Log, ev: IoEvent) {
     {
         log.bytes.extend_from_slice(&buf[..n]);
     }
-}
-
-fn pass(s: &Setup, lp: &mut Lp, log: &mut Log, timeout: Option<Duration>) -> usize {
-    lp.run_once(log, timeout).unwrap_or_else(|e| panic!("[{}] run_once: {e}", s.name))
-}
-
-fn pipe() -> (OwnedFd, OwnedFd) {
-    sys::pipe().unwrap()
-}
-
-fn socketpair() -> (UnixStream, UnixStream) {
-    let (a, b) = UnixStream::pair().unwrap();
-    a.set_nonblocking(true).unwrap();
-    b.set_nonblocking(true).unwrap();
-    (a, b)
-}
-
-fn drain(fd: RawFd) -> usize {
-    let mut buf = [0u8; 4096];
-    let mut n = 0;
-    while let Ok(k) = sys::read(fd, &mut buf) {
-        if k == 0 {
-            break;
-        }
-        n += k;
-    }
-    n
 }
 
 /// A pseudo-terminal: (master, slave). A tty is what Linux AIO refuses.
@@ -237,7 +119,7 @@ fn auto_is_a_working_backend_and_reports_any_fallback() {
     let mut lp: Lp = Loop::with_backend(b).unwrap();
     assert_eq!(lp.backend_name(), lp.backend().kind().name());
     let (r, w) = pipe();
-    lp.watch(r.as_raw_fd(), Interest::READ, record).unwrap();
+    lp.watch(r.as_raw_fd(), Interest::READ, 0, record).unwrap();
     sys::write(w.as_raw_fd(), b"x").unwrap();
     assert_eq!(lp.run_once(&mut Log::default(), PATIENCE), Ok(1));
 }
@@ -248,7 +130,9 @@ fn a_named_backend_is_that_backend_or_the_kernels_refusal() {
         match AnyBackend::new(kind) {
             Ok(b) => {
                 assert_eq!((b.kind(), b.fallback()), (kind, None));
-                assert_eq!(b.name(), kind.name());
+                // The backend's own name, as a loop on it reports it.
+                let lp: Loop<(), 2, 2> = Loop::with_backend(b).unwrap();
+                assert_eq!(lp.backend_name(), kind.name());
             }
             Err(e) => {
                 assert!(
@@ -310,7 +194,7 @@ fn first_available_takes_the_first_the_kernel_accepts_and_names_what_it_refused(
 
 /// Whether the kernel accepts `kind` (from the probe in its own thread).
 fn offered_kind(kind: BackendKind) -> Result<(), Errno> {
-    ALL.iter().zip(offered()).find(|(s, _)| s.kind == kind).map(|(_, r)| *r).unwrap()
+    [common::EPOLL, LINUX_AIO, IO_URING].iter().find(|c| c.kind == kind).map_or(Err(Errno::EINVAL), |c| c.offered())
 }
 
 #[test]
@@ -324,399 +208,429 @@ fn backend_names_parse_as_the_environment_variable_spells_them() {
 
 // ------------------------------------------------------ behaviour, every backend
 
-#[test]
-fn level_watcher_hears_every_pass_until_drained() {
-    for s in setups() {
-        let n = s.name;
-        let mut lp: Lp = s.new_loop();
-        let (r, w) = pipe();
-        let id = lp.watch(r.as_raw_fd(), Interest::READ, record).unwrap();
-        let mut log = Log::default();
-        assert_eq!(pass(&s, &mut lp, &mut log, NO_WAIT), 0, "[{n}] nothing yet");
-        sys::write(w.as_raw_fd(), b"hello").unwrap();
-        for p in 0..3 {
-            assert_eq!(pass(&s, &mut lp, &mut log, PATIENCE), 1, "[{n}] pass {p}");
-        }
-        assert!(log.seen.iter().all(|e| *e == (id, r.as_raw_fd(), Side::Read)), "[{n}]");
-        drain(r.as_raw_fd());
-        assert_eq!(pass(&s, &mut lp, &mut log, NO_WAIT), 0, "[{n}] drained");
-        assert_eq!(pass(&s, &mut lp, &mut log, Some(Duration::from_millis(20))), 0, "[{n}] drained");
-        sys::write(w.as_raw_fd(), b"again").unwrap();
-        assert_eq!(pass(&s, &mut lp, &mut log, PATIENCE), 1, "[{n}] ready again");
+fn level_watcher_hears_every_pass_until_drained(cfg: &Config) {
+    let n = cfg.name;
+    let mut lp: Lp = cfg.new_loop();
+    let (r, w) = pipe();
+    let id = lp.watch(r.as_raw_fd(), Interest::READ, 0, record).unwrap();
+    let mut log = Log::default();
+    assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] nothing yet");
+    write_once(w.as_raw_fd(), b"hello");
+    for p in 0..3 {
+        assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] pass {p}");
     }
+    assert!(log.seen.iter().all(|e| *e == (id, r.as_raw_fd(), Side::Read)), "[{n}]");
+    drain(r.as_raw_fd());
+    assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] drained");
+    assert_eq!(pass(cfg, &mut lp, &mut log, Some(Duration::from_millis(20))), 0, "[{n}] drained");
+    write_once(w.as_raw_fd(), b"again");
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] ready again");
 }
 
-#[test]
-fn write_side_and_hangups_reach_the_right_sides() {
-    for s in setups() {
-        let n = s.name;
-        let mut lp: Lp = s.new_loop();
-        let (a, b) = socketpair();
-        lp.watch(a.as_raw_fd(), Interest::WRITE, record).unwrap();
-        let mut log = Log::default();
-        assert_eq!(pass(&s, &mut lp, &mut log, PATIENCE), 1, "[{n}] writable");
-        assert_eq!(log.seen[0].2, Side::Write, "[{n}]");
-        let id = lp.watch(a.as_raw_fd(), Interest::READ, record).unwrap();
-        drop(b);
-        log.seen.clear();
-        assert_eq!(pass(&s, &mut lp, &mut log, PATIENCE), 1, "[{n}] peer hung up");
-        assert_eq!(log.seen, [(id, a.as_raw_fd(), Side::Read)], "[{n}]");
-    }
+fn write_side_and_hangups_reach_the_right_sides(cfg: &Config) {
+    let n = cfg.name;
+    let mut lp: Lp = cfg.new_loop();
+    let (a, b) = socketpair();
+    lp.watch(a.as_raw_fd(), Interest::WRITE, 0, record).unwrap();
+    let mut log = Log::default();
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] writable");
+    assert_eq!(log.seen[0].2, Side::Write, "[{n}]");
+    let id = lp.watch(a.as_raw_fd(), Interest::READ, 0, record).unwrap();
+    drop(b);
+    log.seen.clear();
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] peer hung up");
+    assert_eq!(log.seen, [(id, a.as_raw_fd(), Side::Read)], "[{n}]");
 }
 
-#[test]
-fn oneshot_fires_once_and_modify_rearms_it() {
-    for s in setups() {
-        let n = s.name;
-        let mut lp: Lp = s.new_loop();
-        let (r, w) = pipe();
-        sys::write(w.as_raw_fd(), b"stays").unwrap();
-        let id =
-            lp.watch_with(r.as_raw_fd(), WatchOptions::new(Interest::READ).trigger(Trigger::Oneshot), record).unwrap();
-        let mut log = Log::default();
-        for round in 1..=3 {
-            assert_eq!(pass(&s, &mut lp, &mut log, PATIENCE), 1, "[{n}] round {round}");
-            for _ in 0..3 {
-                assert_eq!(pass(&s, &mut lp, &mut log, NO_WAIT), 0, "[{n}] round {round}: fired twice");
-            }
-            lp.modify(id, Interest::READ).unwrap();
-        }
-        // Armed but not ready: a modify keeps it armed, and it fires once
-        // when data arrives.
-        drain(r.as_raw_fd());
-        assert_eq!(pass(&s, &mut lp, &mut log, NO_WAIT), 0, "[{n}]");
-        lp.modify(id, Interest::READ).unwrap();
-        sys::write(w.as_raw_fd(), b"x").unwrap();
-        assert_eq!(pass(&s, &mut lp, &mut log, PATIENCE), 1, "[{n}] armed oneshot");
-        assert_eq!(pass(&s, &mut lp, &mut log, NO_WAIT), 0, "[{n}]");
-    }
-}
-
-#[test]
-fn edge_watcher_hears_new_data_only() {
-    for s in setups() {
-        let n = s.name;
-        if s.kind == BackendKind::IoUring && !uring_multishot() {
-            println!("NOTE: [{n}] no multishot poll: edge is reported like level here");
-            continue;
-        }
-        let mut lp: Lp = s.new_loop();
-        let (a, mut b) = socketpair();
-        lp.watch_with(a.as_raw_fd(), WatchOptions::new(Interest::READ).trigger(Trigger::Edge), read_some).unwrap();
-        let mut log = Log { read_limit: 1, ..Log::default() };
-        b.write_all(b"0123456789").unwrap();
-        assert_eq!(pass(&s, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
+fn oneshot_fires_once_and_modify_rearms_it(cfg: &Config) {
+    let n = cfg.name;
+    let mut lp: Lp = cfg.new_loop();
+    let (r, w) = pipe();
+    write_once(w.as_raw_fd(), b"stays");
+    let opts = WatchOptions::new(Interest::READ).trigger(Trigger::Oneshot);
+    let id = lp.watch_with(r.as_raw_fd(), opts, 0, record).unwrap();
+    let mut log = Log::default();
+    for round in 1..=3 {
+        assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] round {round}");
         for _ in 0..3 {
-            assert_eq!(pass(&s, &mut lp, &mut log, NO_WAIT), 0, "[{n}] unread data reported again");
+            assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] round {round}: fired twice");
         }
-        // Many writes between two passes: one callback.
-        for _ in 0..50 {
-            b.write_all(b"x").unwrap();
-        }
-        assert_eq!(pass(&s, &mut lp, &mut log, PATIENCE), 1, "[{n}] one edge per pass");
-        assert_eq!(pass(&s, &mut lp, &mut log, NO_WAIT), 0, "[{n}]");
-        assert_eq!(log.bytes, b"01", "[{n}]");
+        lp.modify(id, Interest::READ).unwrap();
     }
+    // Armed but not ready: a modify keeps it armed, and it fires once
+    // when data arrives.
+    drain(r.as_raw_fd());
+    assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}]");
+    lp.modify(id, Interest::READ).unwrap();
+    write_once(w.as_raw_fd(), b"x");
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] armed oneshot");
+    assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}]");
 }
 
-#[test]
-fn modify_to_other_sides_drops_what_the_old_registration_would_have_said() {
-    for s in setups() {
-        let n = s.name;
-        let mut lp: Lp = s.new_loop();
-        let (a, mut b) = socketpair();
-        // Not ready for reading yet: the read poll is armed in the kernel.
-        let id = lp.watch(a.as_raw_fd(), Interest::READ, record).unwrap();
-        let mut log = Log::default();
-        assert_eq!(pass(&s, &mut lp, &mut log, NO_WAIT), 0, "[{n}]");
-        lp.modify(id, Interest::WRITE).unwrap();
-        b.write_all(b"readable now").unwrap();
-        assert_eq!(pass(&s, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
-        assert_eq!(log.seen, [(id, a.as_raw_fd(), Side::Write)], "[{n}] the old read poll's completion leaked");
-        lp.disable(id, Interest::WRITE).unwrap();
-        log.seen.clear();
-        assert_eq!(pass(&s, &mut lp, &mut log, Some(Duration::from_millis(20))), 0, "[{n}] {:?}", log.seen);
-        lp.enable(id, Interest::READ).unwrap();
-        assert_eq!(pass(&s, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
-        assert_eq!(log.seen, [(id, a.as_raw_fd(), Side::Read)], "[{n}]");
+fn edge_watcher_hears_new_data_only(cfg: &Config) {
+    let n = cfg.name;
+    if cfg.kind == BackendKind::IoUring && !uring_multishot() {
+        // Documented, and checked by io_uring_without_multishot_reports_edge_like_level.
+        println!("NOTE: [{n}] no multishot poll: edge is reported like level here; not run");
+        return;
     }
+    let mut lp: Lp = cfg.new_loop();
+    let (a, mut b) = socketpair();
+    let opts = WatchOptions::new(Interest::READ).trigger(Trigger::Edge);
+    lp.watch_with(a.as_raw_fd(), opts, 0, read_some).unwrap();
+    let mut log = Log { read_limit: 1, ..Log::default() };
+    b.write_all(b"0123456789").unwrap();
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
+    for _ in 0..3 {
+        assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] unread data reported again");
+    }
+    // Many writes between two passes: one callback.
+    for _ in 0..50 {
+        b.write_all(b"x").unwrap();
+    }
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] one edge per pass");
+    assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}]");
+    assert_eq!(log.bytes, b"01", "[{n}]");
 }
 
-fn tag_a(_lp: &mut Lp, log: &mut Log, _ev: IoEvent) {
+fn modify_to_other_sides_drops_what_the_old_registration_would_have_said(cfg: &Config) {
+    let n = cfg.name;
+    let mut lp: Lp = cfg.new_loop();
+    let (a, mut b) = socketpair();
+    // Not ready for reading yet: the read poll is armed in the kernel.
+    let id = lp.watch(a.as_raw_fd(), Interest::READ, 0, record).unwrap();
+    let mut log = Log::default();
+    assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}]");
+    lp.modify(id, Interest::WRITE).unwrap();
+    b.write_all(b"readable now").unwrap();
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
+    assert_eq!(log.seen, [(id, a.as_raw_fd(), Side::Write)], "[{n}] the old read poll's completion leaked");
+    lp.disable(id, Interest::WRITE).unwrap();
+    log.seen.clear();
+    assert_eq!(pass(cfg, &mut lp, &mut log, Some(Duration::from_millis(20))), 0, "[{n}] {:?}", log.seen);
+    lp.enable(id, Interest::READ).unwrap();
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
+    assert_eq!(log.seen, [(id, a.as_raw_fd(), Side::Read)], "[{n}]");
+}
+
+fn tag_a(_lp: &mut Lp, log: &mut Log, _ev: WatchEvent) {
     log.tags.push("a");
 }
 
-fn tag_b(_lp: &mut Lp, log: &mut Log, _ev: IoEvent) {
+fn tag_b(_lp: &mut Lp, log: &mut Log, _ev: WatchEvent) {
     log.tags.push("b");
 }
 
-/// Unwatches whichever of the pair in `log.pair` is not itself.
-fn unwatch_other(lp: &mut Lp, log: &mut Log, ev: IoEvent) {
+/// Removes whichever of the pair in `log.pair` is not itself.
+fn remove_other(lp: &mut Lp, log: &mut Log, ev: WatchEvent) {
     log.tags.push("cb");
     if let Some(other) = log.pair.iter().copied().find(|&id| id != ev.id()) {
-        lp.unwatch_id(other);
+        lp.remove(other);
     }
     log.pair.clear();
 }
 
-#[test]
-fn stale_keys_reach_nobody() {
-    for s in setups() {
-        let n = s.name;
-        let mut lp: Lp = s.new_loop();
-        // A replaced watcher: the old one never hears again.
-        let (r, w) = pipe();
-        let old = lp.watch(r.as_raw_fd(), Interest::READ, tag_a).unwrap();
-        let mut log = Log::default();
-        assert_eq!(pass(&s, &mut lp, &mut log, NO_WAIT), 0, "[{n}]");
-        let new = lp.watch(r.as_raw_fd(), Interest::READ, tag_b).unwrap();
-        assert_ne!(old, new);
-        sys::write(w.as_raw_fd(), b"x").unwrap();
-        assert_eq!(pass(&s, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
-        assert_eq!(log.tags, ["b"], "[{n}]");
-        lp.unwatch(r.as_raw_fd()).unwrap();
-        // Removed inside the batch that reports it: nothing reaches it.
-        let (r1, w1) = pipe();
-        let (r2, w2) = pipe();
-        let first = lp.watch(r1.as_raw_fd(), Interest::READ, unwatch_other).unwrap();
-        let second = lp.watch(r2.as_raw_fd(), Interest::READ, unwatch_other).unwrap();
-        sys::write(w1.as_raw_fd(), b"1").unwrap();
-        sys::write(w2.as_raw_fd(), b"2").unwrap();
-        log.tags.clear();
-        log.pair = vec![first, second];
-        assert_eq!(pass(&s, &mut lp, &mut log, PATIENCE), 1, "[{n}] {:?}", log.tags);
-        assert_eq!(log.tags, ["cb"], "[{n}]");
-        assert_eq!(lp.watcher_count(), 1, "[{n}]");
-        assert_eq!(pass(&s, &mut lp, &mut log, NO_WAIT), 1, "[{n}] the survivor is still level-triggered");
-        drop((w1, w2));
-    }
+fn stale_keys_reach_nobody(cfg: &Config) {
+    let n = cfg.name;
+    let mut lp: Lp = cfg.new_loop();
+    // A replaced watcher: the old one never hears again.
+    let (r, w) = pipe();
+    let old = lp.watch(r.as_raw_fd(), Interest::READ, 0, tag_a).unwrap();
+    let mut log = Log::default();
+    assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}]");
+    let new = lp.watch(r.as_raw_fd(), Interest::READ, 0, tag_b).unwrap();
+    assert_ne!(old, new, "[{n}]");
+    write_once(w.as_raw_fd(), b"x");
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}]");
+    assert_eq!(log.tags, ["b"], "[{n}]");
+    assert_eq!(remove_watcher_of(&mut lp, r.as_raw_fd()), Some(true), "[{n}]");
+    // Removed inside the batch that reports it: nothing reaches it.
+    let (r1, w1) = pipe();
+    let (r2, w2) = pipe();
+    let first = lp.watch(r1.as_raw_fd(), Interest::READ, 0, remove_other).unwrap();
+    let second = lp.watch(r2.as_raw_fd(), Interest::READ, 0, remove_other).unwrap();
+    write_once(w1.as_raw_fd(), b"1");
+    write_once(w2.as_raw_fd(), b"2");
+    log.tags.clear();
+    log.pair = vec![first, second];
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] {:?}", log.tags);
+    assert_eq!(log.tags, ["cb"], "[{n}]");
+    assert_eq!(lp.watcher_count(), 1, "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 1, "[{n}] the survivor is still level-triggered");
+    drop((w1, w2));
 }
 
-#[test]
-fn closing_a_watched_fd_without_unwatch_delivers_nothing() {
-    for s in setups() {
-        let n = s.name;
-        let mut lp: Lp = s.new_loop();
-        let (r, w) = pipe();
-        sys::write(w.as_raw_fd(), b"pending").unwrap();
-        let id = lp.watch(r.as_raw_fd(), Interest::READ, record).unwrap();
-        drop(r);
-        let mut log = Log::default();
-        for _ in 0..3 {
-            assert_eq!(pass(&s, &mut lp, &mut log, NO_WAIT), 0, "[{n}] {:?}", log.seen);
-        }
-        assert!(lp.unwatch_id(id), "[{n}]");
+fn closing_a_watched_fd_without_removing_its_watcher_delivers_nothing(cfg: &Config) {
+    let n = cfg.name;
+    let mut lp: Lp = cfg.new_loop();
+    let (r, w) = pipe();
+    write_once(w.as_raw_fd(), b"pending");
+    let id = lp.watch(r.as_raw_fd(), Interest::READ, 0, record).unwrap();
+    drop(r);
+    let mut log = Log::default();
+    for _ in 0..3 {
+        assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] {:?}", log.seen);
     }
+    assert!(lp.remove(id), "[{n}]");
 }
 
-#[test]
-fn refusals_are_the_same_on_every_backend() {
-    let path = std::env::temp_dir().join(format!("linux-event-backends-{}", std::process::id()));
+fn refusals_are_the_same_on_every_backend(cfg: &Config) {
+    let n = cfg.name;
+    let path = common::temp_path(&format!("backends-refusals-{n}"));
     let file = std::fs::File::create(&path).unwrap();
     let dir = std::fs::File::open(std::env::temp_dir()).unwrap();
-    for s in setups() {
-        let n = s.name;
-        let mut lp: Lp = s.new_loop();
-        for fd in [file.as_raw_fd(), dir.as_raw_fd()] {
-            assert_eq!(lp.watch(fd, Interest::READ, record), Err(Error::Os(Errno::EPERM)), "[{n}]");
-        }
-        for fd in [-1, i32::MAX] {
-            assert_eq!(lp.watch(fd, Interest::READ, record), Err(Error::Os(Errno::EBADF)), "[{n}]");
-            let edge = WatchOptions::new(Interest::READ).trigger(Trigger::Edge);
-            assert_eq!(lp.watch_with(fd, edge, record), Err(Error::Os(Errno::EBADF)), "[{n}]");
-        }
-        let own = lp.backend().as_raw_fd();
-        assert_eq!(lp.watch(own, Interest::READ, record), Err(Error::Reserved), "[{n}]");
-        assert_eq!(lp.watcher_count(), 0, "[{n}]");
+    let mut lp: Lp = cfg.new_loop();
+    for fd in [file.as_raw_fd(), dir.as_raw_fd()] {
+        assert_eq!(lp.watch(fd, Interest::READ, 0, record), Err(Error::Os(Errno::EPERM)), "[{n}]");
     }
+    for fd in [-1, i32::MAX] {
+        assert_eq!(lp.watch(fd, Interest::READ, 0, record), Err(Error::Os(Errno::EBADF)), "[{n}]");
+        let edge = WatchOptions::new(Interest::READ).trigger(Trigger::Edge);
+        assert_eq!(lp.watch_with(fd, edge, 0, record), Err(Error::Os(Errno::EBADF)), "[{n}]");
+    }
+    let own = lp.backend().as_raw_fd();
+    assert_eq!(lp.watch(own, Interest::READ, 0, record), Err(Error::Reserved), "[{n}]");
+    assert_eq!(lp.watcher_count(), 0, "[{n}]");
+    drop(file);
     std::fs::remove_file(&path).unwrap();
 }
 
-#[test]
-fn a_key_beyond_the_backends_capacity_is_enospc() {
-    for s in setups() {
-        let n = s.name;
-        let b = AnyBackend::with_capacity(s.kind, 4).unwrap();
-        let mut lp: Loop<Log, 8, 4, AnyBackend> = Loop::with_backend(b).unwrap();
-        fn rec(_: &mut Loop<Log, 8, 4, AnyBackend>, _: &mut Log, _: IoEvent) {}
-        let pipes: Vec<_> = (0..5).map(|_| pipe()).collect();
-        for (i, (r, _)) in pipes.iter().enumerate() {
-            let got = lp.watch(r.as_raw_fd(), Interest::READ, rec);
-            if i < 4 || s.kind == BackendKind::Epoll {
-                assert!(got.is_ok(), "[{n}] watcher {i}: {got:?}");
-            } else {
-                assert_eq!(got, Err(Error::Os(Errno::ENOSPC)), "[{n}] watcher {i}");
-            }
-        }
-    }
+type NarrowLp = Loop<Log, 4, 4>;
+
+fn narrow_record(_lp: &mut NarrowLp, log: &mut Log, ev: WatchEvent) {
+    log.seen.push((ev.id(), ev.fd(), ev.side()));
 }
 
-#[test]
-fn a_tty_works_on_every_backend() {
-    for s in setups() {
-        let n = s.name;
-        let mut lp: Lp = s.new_loop();
-        let (master, slave) = pty();
-        let id = lp.watch(master.as_raw_fd(), Interest::READ, record).unwrap();
-        let mut log = Log::default();
-        assert_eq!(pass(&s, &mut lp, &mut log, NO_WAIT), 0, "[{n}]");
-        sys::write(slave.as_raw_fd(), b"typed").unwrap();
-        assert_eq!(pass(&s, &mut lp, &mut log, PATIENCE), 1, "[{n}] tty readable");
-        assert_eq!(log.seen, [(id, master.as_raw_fd(), Side::Read)], "[{n}]");
-        drain(master.as_raw_fd());
-        assert_eq!(pass(&s, &mut lp, &mut log, Some(Duration::from_millis(20))), 0, "[{n}] drained");
-        lp.unwatch_id(id);
-    }
+fn narrow_woke(_lp: &mut NarrowLp, log: &mut Log, _ev: WakeEvent) {
+    log.tags.push("woke");
 }
 
-#[test]
-fn hundreds_of_fds_are_all_reported() {
-    for s in setups() {
-        let n = s.name;
-        let mut lp: Lp = s.new_loop();
-        let pipes: Vec<_> = (0..300).map(|_| pipe()).collect();
-        for (r, _) in &pipes {
-            lp.watch(r.as_raw_fd(), Interest::READ, record).unwrap();
-        }
-        let mut log = Log::default();
-        assert_eq!(pass(&s, &mut lp, &mut log, NO_WAIT), 0, "[{n}]");
-        for (_, w) in &pipes {
-            sys::write(w.as_raw_fd(), b"x").unwrap();
-        }
-        let mut seen = std::collections::HashSet::new();
-        for _ in 0..20 {
-            pass(&s, &mut lp, &mut log, PATIENCE);
-            for (_, fd, _) in log.seen.drain(..) {
-                if seen.insert(fd) {
-                    drain(fd);
-                }
-            }
-            if seen.len() == pipes.len() {
-                break;
-            }
-        }
-        assert_eq!(seen.len(), pipes.len(), "[{n}]");
-        assert_eq!(pass(&s, &mut lp, &mut log, NO_WAIT), 0, "[{n}] all drained");
+fn a_loop_wider_than_the_backends_capacity_is_refused_and_one_as_wide_fills_it(cfg: &Config) {
+    let n = cfg.name;
+    // W = 8 on a backend with room for 4 key slots: refused when the loop
+    // is made (epoll has no such limit).
+    let wide = Loop::<Log, 8, 4>::with_backend(cfg.backend_with_capacity(4)).map(drop);
+    let expected = if cfg.kind == BackendKind::Epoll { Ok(()) } else { Err(Error::Capacity) };
+    assert_eq!(wide, expected, "[{n}] W = 8, backend capacity 4");
+    // W = capacity: every watcher fits, and the loop's own registrations
+    // (the waker's doorbell) take no key slot of the backend's.
+    let mut lp: NarrowLp = Loop::with_backend(cfg.backend_with_capacity(4))
+        .unwrap_or_else(|e| panic!("[{n}] W = 4, backend capacity 4: {e}"));
+    let pipes: Vec<_> = (0..5).map(|_| pipe()).collect();
+    for (i, (r, w)) in pipes.iter().take(4).enumerate() {
+        write_once(w.as_raw_fd(), b"x");
+        lp.watch(r.as_raw_fd(), Interest::READ, i as u64, narrow_record).unwrap();
     }
+    assert_eq!(lp.watch(pipes[4].0.as_raw_fd(), Interest::READ, 4, narrow_record), Err(Error::Capacity), "[{n}]");
+    lp.on_wake(0, narrow_woke).unwrap();
+    lp.waker().unwrap().signal(1).unwrap();
+    let mut log = Log::default();
+    let mut fds = std::collections::HashSet::new();
+    for _ in 0..10 {
+        lp.run_once(&mut log, PATIENCE).unwrap_or_else(|e| panic!("[{n}] run_once: {e}"));
+        fds.extend(log.seen.drain(..).map(|e| e.1));
+        if fds.len() == 4 && !log.tags.is_empty() {
+            break;
+        }
+    }
+    let want: std::collections::HashSet<_> = pipes[..4].iter().map(|(r, _)| r.as_raw_fd()).collect();
+    assert_eq!(fds, want, "[{n}] every watcher of a full table is reported");
+    assert_eq!(log.tags, ["woke"], "[{n}] the waker works on a backend filled to capacity");
 }
 
-fn timer_named<const TAG: usize>(_lp: &mut Lp, log: &mut Log, _id: TimerId) {
+fn a_tty_works_on_every_backend(cfg: &Config) {
+    let n = cfg.name;
+    let mut lp: Lp = cfg.new_loop();
+    let (master, slave) = pty();
+    let id = lp.watch(master.as_raw_fd(), Interest::READ, 0, record).unwrap();
+    let mut log = Log::default();
+    assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}]");
+    write_once(slave.as_raw_fd(), b"typed");
+    assert_eq!(pass(cfg, &mut lp, &mut log, PATIENCE), 1, "[{n}] tty readable");
+    assert_eq!(log.seen, [(id, master.as_raw_fd(), Side::Read)], "[{n}]");
+    drain(master.as_raw_fd());
+    assert_eq!(pass(cfg, &mut lp, &mut log, Some(Duration::from_millis(20))), 0, "[{n}] drained");
+    assert!(lp.remove(id), "[{n}]");
+}
+
+fn hundreds_of_fds_are_all_reported(cfg: &Config) {
+    let n = cfg.name;
+    let mut lp: Lp = cfg.new_loop();
+    let pipes: Vec<_> = (0..300).map(|_| pipe()).collect();
+    for (r, _) in &pipes {
+        lp.watch(r.as_raw_fd(), Interest::READ, 0, record).unwrap();
+    }
+    let mut log = Log::default();
+    assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}]");
+    for (_, w) in &pipes {
+        write_once(w.as_raw_fd(), b"x");
+    }
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..20 {
+        pass(cfg, &mut lp, &mut log, PATIENCE);
+        for (_, fd, _) in log.seen.drain(..) {
+            if seen.insert(fd) {
+                drain(fd);
+            }
+        }
+        if seen.len() == pipes.len() {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), pipes.len(), "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0, "[{n}] all drained");
+}
+
+fn timer_named<const TAG: usize>(_lp: &mut Lp, log: &mut Log, _ev: TimerEvent) {
     log.timers.push(["t0", "t1", "t2", "t3"][TAG]);
 }
 
-#[test]
-fn timers_fire_on_time_and_in_order_on_every_backend() {
-    for s in setups() {
-        let n = s.name;
-        let mut lp: Lp = s.new_loop();
-        let start = StdInstant::now();
-        // Absolute deadlines from one reading of the clock, so a slow
-        // emulator between the calls cannot reorder them.
-        let base = lp.update_now().unwrap();
-        lp.at(base + Duration::from_millis(30), timer_named::<2>).unwrap();
-        lp.at(base + Duration::from_millis(10), timer_named::<0>).unwrap();
-        lp.at(base + Duration::from_millis(20), timer_named::<1>).unwrap();
-        let mut log = Log::default();
-        lp.run(&mut log).unwrap();
-        let took = start.elapsed();
-        assert_eq!(log.timers, ["t0", "t1", "t2"], "[{n}]");
-        assert!(took >= Duration::from_millis(30), "[{n}] {took:?}");
-        assert!(took < Duration::from_secs(2), "[{n}] {took:?}");
-        // A timeout with nothing to do waits that long, and no less.
-        let start = StdInstant::now();
-        assert_eq!(pass(&s, &mut lp, &mut log, Some(Duration::from_millis(25))), 0, "[{n}]");
-        assert!(start.elapsed() >= Duration::from_millis(25), "[{n}] {:?}", start.elapsed());
-        // A timer while an fd stays ready: both keep going.
-        let (r, w) = pipe();
-        sys::write(w.as_raw_fd(), b"busy").unwrap();
-        lp.watch(r.as_raw_fd(), Interest::READ, record).unwrap();
-        // `after` counts from the loop's cached time: refresh it first.
-        let start = StdInstant::now();
-        lp.update_now().unwrap();
-        lp.after(Duration::from_millis(15), timer_named::<3>).unwrap();
-        while !log.timers.contains(&"t3") {
-            pass(&s, &mut lp, &mut log, PATIENCE);
-            assert!(start.elapsed() < Duration::from_secs(2), "[{n}] timer starved by a busy fd");
-        }
-        assert!(start.elapsed() >= Duration::from_millis(15), "[{n}]");
-        assert!(!log.seen.is_empty(), "[{n}] the busy fd was reported too");
+fn timers_fire_in_order_never_early_and_a_busy_fd_does_not_starve_them(cfg: &Config) {
+    let n = cfg.name;
+    let mut lp: Lp = cfg.new_loop();
+    let start = StdInstant::now();
+    // Absolute deadlines from one reading of the clock, so a slow
+    // emulator between the calls cannot reorder them.
+    let base = lp.update_now().unwrap();
+    lp.at(base + Duration::from_millis(30), 0, timer_named::<2>).unwrap();
+    lp.at(base + Duration::from_millis(10), 0, timer_named::<0>).unwrap();
+    lp.at(base + Duration::from_millis(20), 0, timer_named::<1>).unwrap();
+    let mut log = Log::default();
+    lp.run(&mut log).unwrap();
+    let took = start.elapsed();
+    assert_eq!(log.timers, ["t0", "t1", "t2"], "[{n}]");
+    assert!(took >= Duration::from_millis(30), "[{n}] fired early: {took:?}");
+    // A timeout with nothing to do waits that long, and no less.
+    let start = StdInstant::now();
+    assert_eq!(pass(cfg, &mut lp, &mut log, Some(Duration::from_millis(25))), 0, "[{n}]");
+    assert!(start.elapsed() >= Duration::from_millis(25), "[{n}] {:?}", start.elapsed());
+    // A timer while an fd stays ready: both keep going. Every pass reads
+    // the clock after its wait and fires what is due then, so once a
+    // pass's time is past the deadline the timer must have fired in it.
+    let (r, w) = pipe();
+    write_once(w.as_raw_fd(), b"busy");
+    lp.watch(r.as_raw_fd(), Interest::READ, 0, record).unwrap();
+    let start = StdInstant::now();
+    let id = lp.after(Duration::from_millis(15), 0, timer_named::<3>).unwrap();
+    let deadline = lp.deadline(id).unwrap();
+    while !log.timers.contains(&"t3") {
+        pass(cfg, &mut lp, &mut log, PATIENCE);
+        assert!(
+            log.timers.contains(&"t3") || lp.now() < deadline,
+            "[{n}] timer starved by a busy fd: due at {deadline:?}, the pass ran at {:?}",
+            lp.now()
+        );
     }
+    assert!(lp.now() >= deadline, "[{n}] fired before its deadline");
+    assert!(start.elapsed() >= Duration::from_millis(15), "[{n}]");
+    assert!(!log.seen.is_empty(), "[{n}] the busy fd was reported too");
 }
 
-fn woke(lp: &mut Lp, log: &mut Log, _count: u64) {
+fn woke(lp: &mut Lp, log: &mut Log, _ev: WakeEvent) {
     log.tags.push("woke");
     lp.stop();
 }
 
-#[test]
-fn a_waker_from_another_thread_wakes_a_blocked_wait() {
-    for s in setups() {
-        let n = s.name;
-        let mut lp: Lp = s.new_loop();
-        lp.on_wake(woke).unwrap();
-        let waker = lp.waker().unwrap();
-        let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(50));
-            waker.signal(1).unwrap();
-        });
-        let start = StdInstant::now();
-        let mut log = Log::default();
-        pass(&s, &mut lp, &mut log, PATIENCE);
-        t.join().unwrap();
-        assert_eq!(log.tags, ["woke"], "[{n}] after {:?}", start.elapsed());
-        assert!(start.elapsed() < Duration::from_secs(4), "[{n}] {:?}", start.elapsed());
-    }
+fn a_waker_from_another_thread_wakes_a_blocked_wait(cfg: &Config) {
+    let n = cfg.name;
+    let mut lp: Lp = cfg.new_loop();
+    lp.on_wake(0, woke).unwrap();
+    let waker = lp.waker().unwrap();
+    // The ringer waits until this thread sleeps in the backend's wait.
+    let tid = sys::gettid();
+    let t = std::thread::spawn(move || (wait_until_blocked(tid), waker.signal(1)));
+    let mut log = Log::default();
+    pass(cfg, &mut lp, &mut log, PATIENCE);
+    assert_eq!(t.join().unwrap(), (true, Ok(())), "[{n}] (loop blocked when rung, signal)");
+    assert_eq!(log.tags, ["woke"], "[{n}]");
+}
+
+fn on_usr2(_lp: &mut Lp, log: &mut Log, ev: linux_event::SignalEvent) {
+    log.tags.push(if ev.signo() == sys::SIGUSR2 { "usr2" } else { "?" });
 }
 
 /// A signal arriving while the loop waits. On Linux AIO this is the case
 /// that an AIO poll of the signalfd would miss.
-#[test]
-fn a_signal_that_arrives_while_the_loop_waits_is_delivered() {
-    for s in setups() {
-        let n = s.name;
-        let mut lp: Lp = s.new_loop();
-        lp.signal(sys::SIGUSR2, |_lp, log, ev| log.tags.push(if ev.signo() == sys::SIGUSR2 { "usr2" } else { "?" }), 0)
-            .unwrap();
-        let (pid, tid) = (sys::getpid(), sys::gettid());
-        let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(100));
-            sys::tgkill(pid, tid, sys::SIGUSR2).unwrap();
-        });
-        let mut log = Log::default();
-        let start = StdInstant::now();
-        while log.tags.is_empty() && start.elapsed() < Duration::from_secs(3) {
-            pass(&s, &mut lp, &mut log, Some(Duration::from_secs(3)));
+fn a_signal_that_arrives_while_the_loop_waits_is_delivered(cfg: &Config) {
+    let n = cfg.name;
+    let mut lp: Lp = cfg.new_loop();
+    lp.signal(sys::SIGUSR2, 0, on_usr2).unwrap();
+    let (pid, tid) = (sys::getpid(), sys::gettid());
+    // Sent once this thread sleeps in the backend's wait.
+    let t = std::thread::spawn(move || (wait_until_blocked(tid), sys::tgkill(pid, tid, sys::SIGUSR2)));
+    let mut log = Log::default();
+    for _ in 0..5 {
+        pass(cfg, &mut lp, &mut log, PATIENCE);
+        if !log.tags.is_empty() {
+            break;
         }
-        t.join().unwrap();
-        assert_eq!(log.tags, ["usr2"], "[{n}] the signal was missed");
-        assert!(start.elapsed() < Duration::from_secs(2), "[{n}] {:?}", start.elapsed());
     }
+    assert_eq!(t.join().unwrap(), (true, Ok(())), "[{n}] (loop blocked when signalled, tgkill)");
+    assert_eq!(log.tags, ["usr2"], "[{n}] the signal was missed");
 }
 
-#[test]
-fn a_child_exit_reaches_its_pid_watcher_on_every_backend() {
-    for s in setups() {
-        let n = s.name;
-        let mut lp: Lp = s.new_loop();
-        // The loop reaps it (through its pidfd), not std.
-        #[allow(clippy::zombie_processes)]
-        let child = std::process::Command::new("sh").args(["-c", "sleep 0.05; exit 7"]).spawn().unwrap();
-        lp.pid(
-            child.id() as i32,
-            |_lp, log, ev| {
-                log.tags.push(if ev.status().ok().and_then(|st| st.code()) == Some(7) { "exit 7" } else { "?" })
-            },
-            0,
-        )
-        .unwrap();
-        let mut log = Log::default();
-        let start = StdInstant::now();
-        while log.tags.is_empty() && start.elapsed() < Duration::from_secs(5) {
-            pass(&s, &mut lp, &mut log, PATIENCE);
-        }
-        assert_eq!(log.tags, ["exit 7"], "[{n}]");
-    }
+fn on_exit(_lp: &mut Lp, log: &mut Log, ev: linux_event::PidEvent) {
+    log.exits.push((ev.pid(), ev.status().ok().and_then(|st| st.code()), ev.data()));
 }
+
+fn a_child_exit_reaches_its_pid_watcher_on_every_backend(cfg: &Config) {
+    let n = cfg.name;
+    let mut lp: Lp = cfg.new_loop();
+    // Exits when its stdin closes, which happens once the loop waits. The
+    // loop reaps it (through its pidfd), not std.
+    #[allow(clippy::zombie_processes)]
+    let mut child = std::process::Command::new("sh")
+        .args(["-c", "read _; exit 7"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let pid = child.id() as i32;
+    lp.pid(pid, 9, on_exit).unwrap();
+    let tid = sys::gettid();
+    let t = std::thread::spawn(move || {
+        let blocked = wait_until_blocked(tid);
+        drop(stdin);
+        blocked
+    });
+    let mut log = Log::default();
+    for _ in 0..5 {
+        pass(cfg, &mut lp, &mut log, PATIENCE);
+        if !log.exits.is_empty() {
+            break;
+        }
+    }
+    assert!(t.join().unwrap(), "[{n}] the loop was not blocked when the child was told to exit");
+    assert_eq!(log.exits, [(pid, Some(7), 9)], "[{n}]");
+}
+
+/// Every behaviour above on every backend configuration, and on Linux AIO
+/// reading each completion through `io_getevents` instead of the ring it
+/// shares with the kernel (`linux_aio_io_getevents::`).
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        backend_tests!($($name),*);
+        backend_tests!(@on linux_aio_io_getevents = LINUX_AIO_IO_GETEVENTS; $($name),*);
+    };
+}
+
+on_every_backend!(
+    level_watcher_hears_every_pass_until_drained,
+    write_side_and_hangups_reach_the_right_sides,
+    oneshot_fires_once_and_modify_rearms_it,
+    edge_watcher_hears_new_data_only,
+    modify_to_other_sides_drops_what_the_old_registration_would_have_said,
+    stale_keys_reach_nobody,
+    closing_a_watched_fd_without_removing_its_watcher_delivers_nothing,
+    refusals_are_the_same_on_every_backend,
+    a_loop_wider_than_the_backends_capacity_is_refused_and_one_as_wide_fills_it,
+    a_tty_works_on_every_backend,
+    hundreds_of_fds_are_all_reported,
+    timers_fire_in_order_never_early_and_a_busy_fd_does_not_starve_them,
+    a_waker_from_another_thread_wakes_a_blocked_wait,
+    a_signal_that_arrives_while_the_loop_waits_is_delivered,
+    a_child_exit_reaches_its_pid_watcher_on_every_backend,
+);
 
 // ------------------------------------------------------------------ Linux AIO
 
@@ -729,154 +643,161 @@ fn aio(lp: &Lp) -> &LinuxAio {
 }
 
 #[test]
-fn aio_reads_the_shared_ring_when_its_header_checks_out() {
-    let Some(s) = only(BackendKind::LinuxAio, "linux-aio") else { return };
-    let lp: Lp = s.new_loop();
-    assert!(aio(&lp).reads_ring(), "the ring header of this kernel should check out");
-    let lp = aio_loop(AioConfig { read_ring: false, ..AioConfig::default() });
-    assert!(!aio(&lp).reads_ring());
+fn linux_aio_reads_the_shared_ring_when_its_header_checks_out() {
+    run_on(LINUX_AIO, |cfg| {
+        let lp: Lp = cfg.new_loop();
+        assert!(aio(&lp).reads_ring(), "the ring header of this kernel should check out");
+        let lp = aio_loop(AioConfig { read_ring: false, ..AioConfig::default() });
+        assert!(!aio(&lp).reads_ring());
+    });
 }
 
 #[test]
-fn aio_hands_ttys_fifos_edge_watchers_and_signalfds_to_the_inner_epoll() {
-    let Some(s) = only(BackendKind::LinuxAio, "linux-aio") else { return };
-    let mut lp: Lp = s.new_loop();
-    let (master, slave) = pty();
-    let (r, w) = pipe();
-    let (er, ew) = pipe();
-    let fifo_path = std::env::temp_dir().join(format!("linux-event-fifo-{}", std::process::id()));
-    let _ = std::fs::remove_file(&fifo_path);
-    let c = std::ffi::CString::new(fifo_path.to_str().unwrap()).unwrap();
-    // SAFETY: plain libc calls with a valid C string.
-    let fifo = unsafe {
-        assert_eq!(libc::mkfifo(c.as_ptr(), 0o600), 0);
-        OwnedFd::from_raw_fd(libc::open(c.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC))
-    };
-    // SAFETY: plain libc calls building a signal set and a signalfd.
-    let sigfd = unsafe {
-        let mut set: libc::sigset_t = core::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGWINCH);
-        OwnedFd::from_raw_fd(libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC))
-    };
-    lp.watch(master.as_raw_fd(), Interest::READ, record).unwrap();
-    lp.watch(fifo.as_raw_fd(), Interest::READ, record).unwrap();
-    lp.watch(r.as_raw_fd(), Interest::READ, record).unwrap();
-    lp.watch_with(er.as_raw_fd(), WatchOptions::new(Interest::READ).trigger(Trigger::Edge), record).unwrap();
-    lp.watch(sigfd.as_raw_fd(), Interest::READ, record).unwrap();
-    let mut log = Log::default();
-    // The refusal (EINVAL) comes at the first arming, in the next wait.
-    assert_eq!(pass(&s, &mut lp, &mut log, NO_WAIT), 0);
-    assert!(aio(&lp).in_inner_epoll(master.as_raw_fd()), "tty");
-    assert!(aio(&lp).in_inner_epoll(fifo.as_raw_fd()), "fifo opened read-write");
-    assert!(aio(&lp).in_inner_epoll(er.as_raw_fd()), "edge-triggered");
-    assert!(aio(&lp).in_inner_epoll(sigfd.as_raw_fd()), "signalfd");
-    assert!(!aio(&lp).in_inner_epoll(r.as_raw_fd()), "a pipe is AIO-polled");
-    for fd in [slave.as_raw_fd(), fifo.as_raw_fd(), w.as_raw_fd(), ew.as_raw_fd()] {
-        sys::write(fd, b"x").unwrap();
-    }
-    let mut fds = std::collections::HashSet::new();
-    // A pty hands written bytes to its other side from a kernel worker: the
-    // master may turn readable a little after the other fds.
-    let start = StdInstant::now();
-    while start.elapsed() < Duration::from_secs(5) {
-        pass(&s, &mut lp, &mut log, PATIENCE);
-        fds.extend(log.seen.drain(..).map(|e| e.1));
-        if fds.len() == 4 {
-            break;
+fn linux_aio_hands_ttys_fifos_edge_watchers_and_signalfds_to_the_inner_epoll() {
+    run_on(LINUX_AIO, |cfg| {
+        let mut lp: Lp = cfg.new_loop();
+        let (master, slave) = pty();
+        let (r, w) = pipe();
+        let (er, ew) = pipe();
+        let fifo_path = common::temp_path("fifo");
+        let _ = std::fs::remove_file(&fifo_path);
+        let c = std::ffi::CString::new(fifo_path.to_str().unwrap()).unwrap();
+        // SAFETY: plain libc calls with a valid C string.
+        let fifo = unsafe {
+            assert_eq!(libc::mkfifo(c.as_ptr(), 0o600), 0);
+            OwnedFd::from_raw_fd(libc::open(c.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC))
+        };
+        // SAFETY: plain libc calls building a signal set and a signalfd.
+        let sigfd = unsafe {
+            let mut set: libc::sigset_t = core::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGWINCH);
+            OwnedFd::from_raw_fd(libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC))
+        };
+        // Each watcher removes itself once reported, so that every later
+        // pass waits for the fds not reported yet.
+        lp.watch(master.as_raw_fd(), Interest::READ, 0, record_and_remove).unwrap();
+        lp.watch(fifo.as_raw_fd(), Interest::READ, 0, record_and_remove).unwrap();
+        lp.watch(r.as_raw_fd(), Interest::READ, 0, record_and_remove).unwrap();
+        let edge = WatchOptions::new(Interest::READ).trigger(Trigger::Edge);
+        lp.watch_with(er.as_raw_fd(), edge, 0, record_and_remove).unwrap();
+        lp.watch(sigfd.as_raw_fd(), Interest::READ, 0, record_and_remove).unwrap();
+        let mut log = Log::default();
+        // The refusal (EINVAL) comes at the first arming, in the next wait.
+        assert_eq!(pass(cfg, &mut lp, &mut log, NO_WAIT), 0);
+        assert!(aio(&lp).in_inner_epoll(master.as_raw_fd()), "tty");
+        assert!(aio(&lp).in_inner_epoll(fifo.as_raw_fd()), "fifo opened read-write");
+        assert!(aio(&lp).in_inner_epoll(er.as_raw_fd()), "edge-triggered");
+        assert!(aio(&lp).in_inner_epoll(sigfd.as_raw_fd()), "signalfd");
+        assert!(!aio(&lp).in_inner_epoll(r.as_raw_fd()), "a pipe is AIO-polled");
+        for fd in [slave.as_raw_fd(), fifo.as_raw_fd(), w.as_raw_fd(), ew.as_raw_fd()] {
+            write_once(fd, b"x");
         }
-    }
-    let want: std::collections::HashSet<_> =
-        [master.as_raw_fd(), fifo.as_raw_fd(), r.as_raw_fd(), er.as_raw_fd()].into();
-    assert_eq!(fds, want);
-    std::fs::remove_file(&fifo_path).unwrap();
-}
-
-#[test]
-fn aio_context_grows_when_more_polls_are_armed_than_it_holds() {
-    let Some(_) = only(BackendKind::LinuxAio, "linux-aio") else { return };
-    let mut lp = aio_loop(AioConfig { initial_events: 8, ..AioConfig::default() });
-    let pipes: Vec<_> = (0..100).map(|_| pipe()).collect();
-    for (r, _) in &pipes {
-        lp.watch(r.as_raw_fd(), Interest::READ, record).unwrap();
-    }
-    let mut log = Log::default();
-    assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(0));
-    assert!(aio(&lp).grows() >= 1);
-    assert!(aio(&lp).context_events() >= 100, "{}", aio(&lp).context_events());
-    assert_eq!(aio(&lp).fallback(), None);
-    for (_, w) in &pipes {
-        sys::write(w.as_raw_fd(), b"x").unwrap();
-    }
-    let mut seen = std::collections::HashSet::new();
-    for _ in 0..10 {
-        lp.run_once(&mut log, PATIENCE).unwrap();
-        for (_, fd, _) in log.seen.drain(..) {
-            if seen.insert(fd) {
-                drain(fd);
+        // A pty hands written bytes to its other side from a kernel worker:
+        // the master may turn readable a little after the other fds.
+        let mut fds = std::collections::HashSet::new();
+        for _ in 0..8 {
+            pass(cfg, &mut lp, &mut log, PATIENCE);
+            fds.extend(log.seen.drain(..).map(|e| e.1));
+            if fds.len() == 4 {
+                break;
             }
         }
-        if seen.len() == 100 {
-            break;
+        let want: std::collections::HashSet<_> =
+            [master.as_raw_fd(), fifo.as_raw_fd(), r.as_raw_fd(), er.as_raw_fd()].into();
+        assert_eq!(fds, want);
+        std::fs::remove_file(&fifo_path).unwrap();
+    });
+}
+
+#[test]
+fn linux_aio_context_grows_when_more_polls_are_armed_than_it_holds() {
+    run_on(LINUX_AIO, |_| {
+        let mut lp = aio_loop(AioConfig { initial_events: 8, ..AioConfig::default() });
+        let pipes: Vec<_> = (0..100).map(|_| pipe()).collect();
+        for (r, _) in &pipes {
+            lp.watch(r.as_raw_fd(), Interest::READ, 0, record).unwrap();
         }
-    }
-    assert_eq!(seen.len(), 100);
+        let mut log = Log::default();
+        assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(0));
+        assert!(aio(&lp).grows() >= 1);
+        assert!(aio(&lp).context_events() >= 100, "{}", aio(&lp).context_events());
+        assert_eq!(aio(&lp).fallback(), None);
+        for (_, w) in &pipes {
+            write_once(w.as_raw_fd(), b"x");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..10 {
+            lp.run_once(&mut log, PATIENCE).unwrap();
+            for (_, fd, _) in log.seen.drain(..) {
+                if seen.insert(fd) {
+                    drain(fd);
+                }
+            }
+            if seen.len() == 100 {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 100);
+    });
 }
 
 #[test]
-fn aio_falls_back_to_epoll_as_a_whole_when_the_context_cannot_grow() {
-    let Some(_) = only(BackendKind::LinuxAio, "linux-aio") else { return };
-    let mut lp = aio_loop(AioConfig { initial_events: 8, max_events: 16, ..AioConfig::default() });
-    let pipes: Vec<_> = (0..40).map(|_| pipe()).collect();
-    let mut ids = Vec::new();
-    for (r, _) in &pipes[..30] {
-        ids.push(lp.watch(r.as_raw_fd(), Interest::READ, record).unwrap());
-    }
-    let oneshot = WatchOptions::new(Interest::READ).trigger(Trigger::Oneshot);
-    let os = lp.watch_with(pipes[30].0.as_raw_fd(), oneshot, record).unwrap();
-    let mut log = Log::default();
-    assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(0));
-    assert_eq!(aio(&lp).fallback(), Some(Errno::EAGAIN), "the context may not grow past max_events");
-    assert!(aio(&lp).in_inner_epoll(pipes[0].0.as_raw_fd()));
-    // Everything keeps working on the inner epoll: level, oneshot, changes.
-    for (_, w) in &pipes[..31] {
-        sys::write(w.as_raw_fd(), b"x").unwrap();
-    }
-    assert_eq!(lp.run_once(&mut log, PATIENCE), Ok(31));
-    assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(30), "level again, oneshot not");
-    lp.modify(os, Interest::READ).unwrap();
-    assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(31));
-    for id in &ids[..10] {
-        assert!(lp.unwatch_id(*id));
-    }
-    for (r, _) in &pipes[31..] {
-        lp.watch(r.as_raw_fd(), Interest::READ, record).unwrap();
-    }
-    assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(20));
-    assert_eq!(lp.backend_name(), "linux-aio");
+fn linux_aio_falls_back_to_epoll_as_a_whole_when_the_context_cannot_grow() {
+    run_on(LINUX_AIO, |_| {
+        let mut lp = aio_loop(AioConfig { initial_events: 8, max_events: 16, ..AioConfig::default() });
+        let pipes: Vec<_> = (0..40).map(|_| pipe()).collect();
+        let mut ids = Vec::new();
+        for (r, _) in &pipes[..30] {
+            ids.push(lp.watch(r.as_raw_fd(), Interest::READ, 0, record).unwrap());
+        }
+        let oneshot = WatchOptions::new(Interest::READ).trigger(Trigger::Oneshot);
+        let os = lp.watch_with(pipes[30].0.as_raw_fd(), oneshot, 0, record).unwrap();
+        let mut log = Log::default();
+        assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(0));
+        assert_eq!(aio(&lp).fallback(), Some(Errno::EAGAIN), "the context may not grow past max_events");
+        assert!(aio(&lp).in_inner_epoll(pipes[0].0.as_raw_fd()));
+        // Everything keeps working on the inner epoll: level, oneshot, changes.
+        for (_, w) in &pipes[..31] {
+            write_once(w.as_raw_fd(), b"x");
+        }
+        assert_eq!(lp.run_once(&mut log, PATIENCE), Ok(31));
+        assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(30), "level again, oneshot not");
+        lp.modify(os, Interest::READ).unwrap();
+        assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(31));
+        for id in &ids[..10] {
+            assert!(lp.remove(*id));
+        }
+        for (r, _) in &pipes[31..] {
+            lp.watch(r.as_raw_fd(), Interest::READ, 0, record).unwrap();
+        }
+        assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(20));
+        assert_eq!(lp.backend_name(), "linux-aio");
+    });
 }
 
 #[test]
-fn aio_cancelled_polls_complete_as_stale_and_are_dropped() {
-    let Some(_) = only(BackendKind::LinuxAio, "linux-aio") else { return };
-    let mut lp = aio_loop(AioConfig::default());
-    let (r, w) = pipe();
-    let mut log = Log::default();
-    // Watch, arm, change interest (cancel + resubmit), unwatch (cancel), many
-    // times over: every cancelled poll posts a completion that must not
-    // reach the loop, and none may be lost for the live one.
-    for round in 0..50 {
-        let id = lp.watch(r.as_raw_fd(), Interest::READ, record).unwrap();
-        assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(0), "round {round}");
-        lp.modify(id, Interest::READ | Interest::WRITE).unwrap();
-        lp.modify(id, Interest::READ).unwrap();
-        assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(0), "round {round}");
-        lp.unwatch_id(id);
-    }
-    let id = lp.watch(r.as_raw_fd(), Interest::READ, record).unwrap();
-    sys::write(w.as_raw_fd(), b"x").unwrap();
-    assert_eq!(lp.run_once(&mut log, PATIENCE), Ok(1));
-    assert_eq!(log.seen, [(id, r.as_raw_fd(), Side::Read)]);
+fn linux_aio_cancelled_polls_complete_as_stale_and_are_dropped() {
+    run_on(LINUX_AIO, |_| {
+        let mut lp = aio_loop(AioConfig::default());
+        let (r, w) = pipe();
+        let mut log = Log::default();
+        // Watch, arm, change interest (cancel + resubmit), remove (cancel),
+        // many times over: every cancelled poll posts a completion that must
+        // not reach the loop, and none may be lost for the live one.
+        for round in 0..50 {
+            let id = lp.watch(r.as_raw_fd(), Interest::READ, 0, record).unwrap();
+            assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(0), "round {round}");
+            lp.modify(id, Interest::READ | Interest::WRITE).unwrap();
+            lp.modify(id, Interest::READ).unwrap();
+            assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(0), "round {round}");
+            assert!(lp.remove(id), "round {round}");
+        }
+        let id = lp.watch(r.as_raw_fd(), Interest::READ, 0, record).unwrap();
+        write_once(w.as_raw_fd(), b"x");
+        assert_eq!(lp.run_once(&mut log, PATIENCE), Ok(1));
+        assert_eq!(log.seen, [(id, r.as_raw_fd(), Side::Read)]);
+    });
 }
 
 // ------------------------------------------------------------------- io_uring
@@ -889,15 +810,6 @@ fn uring(lp: &Lp) -> &IoUring {
     lp.backend().as_io_uring().unwrap()
 }
 
-#[test]
-fn io_uring_probes_what_it_uses() {
-    let Some(s) = only(BackendKind::IoUring, "io_uring") else { return };
-    let lp: Lp = s.new_loop();
-    let b = uring(&lp);
-    assert!(b.features() & linux_raw_sys_feat::EXT_ARG != 0);
-    println!("io_uring: features {:#x}, setup flags {:#x}, multishot {}", b.features(), b.setup_flags(), b.multishot());
-}
-
 /// The few io_uring constants this test checks (the test does not depend
 /// on linux-raw-sys).
 mod linux_raw_sys_feat {
@@ -905,67 +817,86 @@ mod linux_raw_sys_feat {
 }
 
 #[test]
+fn io_uring_probes_what_it_uses() {
+    run_on(IO_URING, |cfg| {
+        let lp: Lp = cfg.new_loop();
+        let b = uring(&lp);
+        assert!(b.features() & linux_raw_sys_feat::EXT_ARG != 0);
+        println!(
+            "io_uring: features {:#x}, setup flags {:#x}, multishot {}",
+            b.features(),
+            b.setup_flags(),
+            b.multishot()
+        );
+    });
+}
+
+#[test]
 fn io_uring_cq_overflow_grows_the_ring_and_loses_nothing() {
-    let Some(_) = only(BackendKind::IoUring, "io_uring") else { return };
-    let mut lp = uring_loop(UringConfig { sq_entries: 4, cq_entries: 8, ..UringConfig::default() });
-    assert_eq!(uring(&lp).cq_entries(), 8);
-    let pipes: Vec<_> = (0..64).map(|_| pipe()).collect();
-    for (r, w) in &pipes {
-        sys::write(w.as_raw_fd(), b"x").unwrap();
-        lp.watch(r.as_raw_fd(), Interest::READ, record).unwrap();
-    }
-    let mut log = Log::default();
-    let mut seen = std::collections::HashSet::new();
-    for _ in 0..10 {
-        lp.run_once(&mut log, PATIENCE).unwrap();
-        seen.extend(log.seen.drain(..).map(|e| e.1));
-        if seen.len() == pipes.len() {
-            break;
+    run_on(IO_URING, |_| {
+        let mut lp = uring_loop(UringConfig { sq_entries: 4, cq_entries: 8, ..UringConfig::default() });
+        assert_eq!(uring(&lp).cq_entries(), 8);
+        let pipes: Vec<_> = (0..64).map(|_| pipe()).collect();
+        for (r, w) in &pipes {
+            write_once(w.as_raw_fd(), b"x");
+            lp.watch(r.as_raw_fd(), Interest::READ, 0, record).unwrap();
         }
-    }
-    assert_eq!(seen.len(), pipes.len(), "completions lost to the overflow");
-    assert!(uring(&lp).overflows() >= 1);
-    assert!(uring(&lp).grows() >= 1 && uring(&lp).cq_entries() > 8, "{}", uring(&lp).cq_entries());
-    // Level keeps reporting every fd on every pass after the growth.
-    log.seen.clear();
-    let mut per_pass = 0;
-    for _ in 0..3 {
-        per_pass = lp.run_once(&mut log, PATIENCE).unwrap();
-    }
-    assert_eq!(per_pass, 64);
+        let mut log = Log::default();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..10 {
+            lp.run_once(&mut log, PATIENCE).unwrap();
+            seen.extend(log.seen.drain(..).map(|e| e.1));
+            if seen.len() == pipes.len() {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), pipes.len(), "completions lost to the overflow");
+        assert!(uring(&lp).overflows() >= 1);
+        assert!(uring(&lp).grows() >= 1 && uring(&lp).cq_entries() > 8, "{}", uring(&lp).cq_entries());
+        // Level keeps reporting every fd on every pass after the growth.
+        log.seen.clear();
+        let mut per_pass = 0;
+        for _ in 0..3 {
+            per_pass = lp.run_once(&mut log, PATIENCE).unwrap();
+        }
+        assert_eq!(per_pass, 64);
+    });
 }
 
 #[test]
 fn io_uring_modify_removes_the_old_poll_and_drops_its_completion() {
-    let Some(_) = only(BackendKind::IoUring, "io_uring") else { return };
-    let mut lp = uring_loop(UringConfig::default());
-    let (a, mut b) = socketpair();
-    let mut log = Log::default();
-    for round in 0..50 {
-        let id = lp.watch(a.as_raw_fd(), Interest::READ, record).unwrap();
-        assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(0), "round {round}");
-        lp.modify(id, Interest::READ | Interest::WRITE).unwrap();
-        lp.modify(id, Interest::READ).unwrap();
-        lp.set_trigger(id, Trigger::Edge).unwrap();
-        lp.set_trigger(id, Trigger::Level).unwrap();
-        assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(0), "round {round}: {:?}", log.seen);
-        lp.unwatch_id(id);
-    }
-    let id = lp.watch(a.as_raw_fd(), Interest::READ, record).unwrap();
-    b.write_all(b"x").unwrap();
-    assert_eq!(lp.run_once(&mut log, PATIENCE), Ok(1));
-    assert_eq!(log.seen, [(id, a.as_raw_fd(), Side::Read)]);
+    run_on(IO_URING, |_| {
+        let mut lp = uring_loop(UringConfig::default());
+        let (a, mut b) = socketpair();
+        let mut log = Log::default();
+        for round in 0..50 {
+            let id = lp.watch(a.as_raw_fd(), Interest::READ, 0, record).unwrap();
+            assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(0), "round {round}");
+            lp.modify(id, Interest::READ | Interest::WRITE).unwrap();
+            lp.modify(id, Interest::READ).unwrap();
+            lp.set_trigger(id, Trigger::Edge).unwrap();
+            lp.set_trigger(id, Trigger::Level).unwrap();
+            assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(0), "round {round}: {:?}", log.seen);
+            assert!(lp.remove(id), "round {round}");
+        }
+        let id = lp.watch(a.as_raw_fd(), Interest::READ, 0, record).unwrap();
+        b.write_all(b"x").unwrap();
+        assert_eq!(lp.run_once(&mut log, PATIENCE), Ok(1));
+        assert_eq!(log.seen, [(id, a.as_raw_fd(), Side::Read)]);
+    });
 }
 
 #[test]
 fn io_uring_without_multishot_reports_edge_like_level() {
-    let Some(_) = only(BackendKind::IoUring, "io_uring") else { return };
-    let mut lp = uring_loop(UringConfig { multishot: false, ..UringConfig::default() });
-    assert!(!uring(&lp).multishot());
-    let (r, w) = pipe();
-    lp.watch_with(r.as_raw_fd(), WatchOptions::new(Interest::READ).trigger(Trigger::Edge), record).unwrap();
-    sys::write(w.as_raw_fd(), b"x").unwrap();
-    let mut log = Log::default();
-    assert_eq!(lp.run_once(&mut log, PATIENCE), Ok(1));
-    assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(1), "documented: re-armed one-shot polls report like level");
+    run_on(IO_URING, |_| {
+        let mut lp = uring_loop(UringConfig { multishot: false, ..UringConfig::default() });
+        assert!(!uring(&lp).multishot());
+        let (r, w) = pipe();
+        let edge = WatchOptions::new(Interest::READ).trigger(Trigger::Edge);
+        lp.watch_with(r.as_raw_fd(), edge, 0, record).unwrap();
+        write_once(w.as_raw_fd(), b"x");
+        let mut log = Log::default();
+        assert_eq!(lp.run_once(&mut log, PATIENCE), Ok(1));
+        assert_eq!(lp.run_once(&mut log, NO_WAIT), Ok(1), "documented: re-armed one-shot polls report like level");
+    });
 }

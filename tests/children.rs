@@ -2,25 +2,44 @@
 //! harness: process-directed signals (SIGCHLD above all) go to any thread
 //! that does not block them, so every test here runs on the main thread,
 //! which blocks them before any other thread exists.
+//!
+//! Each behaviour that involves a loop runs once per backend configuration,
+//! as its own named entry (`epoll::name`, `epoll_pwait2::name`,
+//! `linux_aio::name`, `io_uring::name`; io_uring last, since closing a ring
+//! makes the closing thread's next blocking wait return early). `main`
+//! reads the command line as libtest does: `cargo test --test children
+//! io_uring` runs only the io_uring entries; `--exact`, `--skip` and
+//! `--list` work too.
 
+mod common;
+
+use common::{Config, run_on};
 use linux_event::process::{SignalState, Spawn};
-use linux_event::sys::{self, ExitStatus, MaskHow, ProcessGroup, SigSet, WaitTarget};
-use linux_event::{ChildMode, Errno, Error, Loop, PidOptions};
+use linux_event::sys::{self, ExitStatus, MaskHow, ProcessGroup, SigSet, Spawned, WaitTarget};
+use linux_event::{ChildMode, Errno, Error, PidOptions};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
+use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-type Lp<C> = Loop<C, 2048, 16>;
+type Lp<C> = common::Loop<C, 2048, 16>;
 
-fn run_until<C>(lp: &mut Lp<C>, ctx: &mut C, mut done: impl FnMut(&C) -> bool) {
+/// A loop on `cfg` with room for the thousand children below (the Linux
+/// AIO and io_uring backends are sized when made).
+fn new_loop<C>(cfg: &Config) -> Lp<C> {
+    Lp::<C>::with_backend(cfg.backend_with_capacity(2048))
+        .unwrap_or_else(|e| panic!("[{}] Loop::with_backend: {e}", cfg.name))
+}
+
+fn run_until<C>(cfg: &Config, lp: &mut Lp<C>, ctx: &mut C, mut done: impl FnMut(&C) -> bool) {
     for _ in 0..10_000 {
         if done(ctx) {
             return;
         }
-        lp.run_once(ctx, Some(Duration::from_secs(5))).expect("run_once");
+        lp.run_once(ctx, Some(Duration::from_secs(5))).unwrap_or_else(|e| panic!("[{}] run_once: {e}", cfg.name));
     }
-    panic!("condition not reached");
+    panic!("[{}] condition not reached", cfg.name);
 }
 
 fn zombies_of_ours() -> Vec<i32> {
@@ -44,65 +63,149 @@ fn zombies_of_ours() -> Vec<i32> {
 struct Seen {
     by_watcher: BTreeMap<i32, Vec<Result<ExitStatus, Errno>>>,
     by_reaper: BTreeMap<i32, Vec<ExitStatus>>,
+    data: Vec<u64>,
 }
 
-fn exit_status_42_is_delivered_once() {
-    let mut lp: Lp<Seen> = Loop::new().unwrap();
-    let child = Spawn::new(c"sh").args(&[c"sh", c"-c", c"exit 42"]).spawn().unwrap();
+fn watched(_lp: &mut Lp<Seen>, s: &mut Seen, ev: linux_event::PidEvent) {
+    s.by_watcher.entry(ev.pid()).or_default().push(ev.status());
+    s.data.push(ev.data());
+}
+
+fn reaped(_lp: &mut Lp<Seen>, s: &mut Seen, ev: linux_event::ReapEvent) {
+    s.by_reaper.entry(ev.pid()).or_default().push(ev.status());
+}
+
+fn unused(_lp: &mut Lp<Seen>, _s: &mut Seen, _ev: linux_event::PidEvent) {}
+
+/// `sh -c <script>`.
+fn sh(script: &CString) -> Spawned {
+    Spawn::new(c"sh").args(&[c"sh", c"-c", script]).spawn().unwrap()
+}
+
+fn exit_status_42_is_delivered_once(cfg: &Config) {
+    let n = cfg.name;
+    let mut lp: Lp<Seen> = new_loop(cfg);
+    let child = sh(&CString::new("exit 42").unwrap());
     let pid = child.pid;
-    lp.child(child, |_, s, ev| s.by_watcher.entry(ev.pid()).or_default().push(ev.status()), 0).unwrap();
+    lp.pid(child, 42, watched).unwrap();
     let mut seen = Seen::default();
-    run_until(&mut lp, &mut seen, |s| !s.by_watcher.is_empty());
+    run_until(cfg, &mut lp, &mut seen, |s| !s.by_watcher.is_empty());
     for _ in 0..3 {
         lp.run_once(&mut seen, Some(Duration::from_millis(10))).unwrap();
     }
-    assert_eq!(seen.by_watcher[&pid], vec![Ok(ExitStatus::Exited(42))]);
-    assert_eq!(lp.watcher_count(), 0, "the pid watcher removes itself");
+    assert_eq!(seen.by_watcher[&pid], vec![Ok(ExitStatus::Exited(42))], "[{n}]");
+    assert_eq!(seen.data, [42], "[{n}]");
+    assert_eq!(lp.watcher_count(), 0, "[{n}] the pid watcher removes itself");
 }
 
-fn death_by_sigterm_is_signaled() {
-    let mut lp: Lp<Seen> = Loop::new().unwrap();
+fn death_by_sigterm_is_signaled(cfg: &Config) {
+    let n = cfg.name;
+    let mut lp: Lp<Seen> = new_loop(cfg);
     let child = Spawn::new(c"sleep").args(&[c"sleep", c"30"]).spawn().unwrap();
     let pid = child.pid;
-    lp.child(child, |_, s, ev| s.by_watcher.entry(ev.pid()).or_default().push(ev.status()), 0).unwrap();
+    lp.pid(child, 0, watched).unwrap();
     sys::kill(pid, sys::SIGTERM).unwrap();
     let mut seen = Seen::default();
-    run_until(&mut lp, &mut seen, |s| !s.by_watcher.is_empty());
-    assert_eq!(seen.by_watcher[&pid], vec![Ok(ExitStatus::Signaled { signal: 15, core_dumped: false })]);
+    run_until(cfg, &mut lp, &mut seen, |s| !s.by_watcher.is_empty());
+    assert_eq!(seen.by_watcher[&pid], vec![Ok(ExitStatus::Signaled { signal: 15, core_dumped: false })], "[{n}]");
 }
 
-fn missing_pid_is_esrch_and_bad_pid_is_einval() {
-    let mut lp: Lp<Seen> = Loop::new().unwrap();
-    assert_eq!(lp.pid(0x7fff_fff0, |_, _, _| {}, 0).err(), Some(Error::Os(Errno::ESRCH)));
-    assert_eq!(lp.pid(0, |_, _, _| {}, 0).err(), Some(Error::Os(Errno::EINVAL)));
-    assert_eq!(lp.pid(-5, |_, _, _| {}, 0).err(), Some(Error::Os(Errno::EINVAL)));
+fn missing_pid_is_esrch_and_bad_pid_is_einval(cfg: &Config) {
+    let n = cfg.name;
+    let mut lp: Lp<Seen> = new_loop(cfg);
+    assert_eq!(lp.pid(0x7fff_fff0, 0, unused).err(), Some(Error::Os(Errno::ESRCH)), "[{n}]");
+    assert_eq!(lp.pid(0, 0, unused).err(), Some(Error::Os(Errno::EINVAL)), "[{n}]");
+    assert_eq!(lp.pid(-5, 0, unused).err(), Some(Error::Os(Errno::EINVAL)), "[{n}]");
     lp.force_sigchld_mode(Errno::ENOSYS);
-    assert_eq!(lp.pid(0x7fff_fff0, |_, _, _| {}, 0).err(), Some(Error::Os(Errno::ESRCH)));
-    assert_eq!(lp.watcher_count(), 0);
+    assert_eq!(lp.pid(0x7fff_fff0, 0, unused).err(), Some(Error::Os(Errno::ESRCH)), "[{n}]");
+    assert_eq!(lp.pid(-5, 0, unused).err(), Some(Error::Os(Errno::EINVAL)), "[{n}]");
+    assert_eq!(lp.watcher_count(), 0, "[{n}]");
 }
 
-fn non_child_exit_delivers_echild() {
-    // A grandchild: the shell's background sleep is not our child.
-    let (r, w) = sys::pipe().unwrap();
-    let child = Spawn::new(c"sh").args(&[c"sh", c"-c", c"sleep 0.3 & echo $!"]).stdout(w.as_raw_fd()).spawn().unwrap();
-    drop(w);
-    let mut buf = [0u8; 32];
-    let mut got = 0;
-    while !buf[..got].contains(&b'\n') {
-        match sys::read(r.as_raw_fd(), &mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(Errno::EAGAIN) => std::thread::sleep(Duration::from_millis(1)),
-            Err(e) => panic!("{e}"),
+fn a_second_pid_watcher_for_one_process_is_already_watched(cfg: &Config) {
+    let n = cfg.name;
+    for forced in [false, true] {
+        let mut lp: Lp<Seen> = new_loop(cfg);
+        if forced {
+            lp.force_sigchld_mode(Errno::EPERM);
         }
+        // Exits when its stdin closes: it outlives the refusals below.
+        let (r, w) = std::io::pipe().unwrap();
+        let child = Spawn::new(c"cat").stdin(r.as_raw_fd()).spawn().unwrap();
+        drop(r);
+        let pid = child.pid;
+        let first = lp.pid(pid, 1, watched).unwrap();
+        assert_eq!(lp.pid(pid, 2, watched).err(), Some(Error::AlreadyWatched), "[{n}] forced={forced}");
+        assert_eq!(lp.pid(child, 3, watched).err(), Some(Error::AlreadyWatched), "[{n}] forced={forced}: Spawned");
+        let no_reap = PidOptions::default().reap(false);
+        let refused = lp.pid_with(pid, no_reap, 4, watched).err();
+        assert_eq!(refused, Some(Error::AlreadyWatched), "[{n}] forced={forced}: reap(false)");
+        assert_eq!(lp.watcher_count(), 1, "[{n}] forced={forced}");
+        // One at a time: once the first is removed, another is accepted.
+        assert!(lp.remove(first), "[{n}] forced={forced}");
+        let second = lp.pid(pid, 5, watched).unwrap();
+        drop(w);
+        let mut seen = Seen::default();
+        run_until(cfg, &mut lp, &mut seen, |s| !s.by_watcher.is_empty());
+        assert_eq!(seen.by_watcher[&pid], vec![Ok(ExitStatus::Exited(0))], "[{n}] forced={forced}");
+        assert_eq!(seen.data, [5], "[{n}] forced={forced}: delivered to the first or a refused one");
+        assert!(!lp.is_live(second), "[{n}] forced={forced}");
+        assert!(zombies_of_ours().is_empty(), "[{n}] forced={forced}");
     }
-    let grandchild: i32 = std::str::from_utf8(&buf[..got]).unwrap().trim().parse().unwrap();
-    let mut lp: Lp<Seen> = Loop::new().unwrap();
-    lp.child(child, |_, _, _| {}, 0).unwrap();
-    lp.pid(grandchild, |_, s, ev| s.by_watcher.entry(ev.pid()).or_default().push(ev.status()), 0).unwrap();
+}
+
+/// A process that is not our child (the grandchild `cat`, its parent
+/// shell gone), alive until `release` is written to or dropped. Returns
+/// the shell (for the loop to reap), the grandchild's pid and `release`.
+fn grandchild() -> (Spawned, i32, std::io::PipeWriter) {
+    let (stdin_r, release) = std::io::pipe().unwrap();
+    let (out_r, out_w) = std::io::pipe().unwrap();
+    // The background cat reads the shell's original stdin (fd 3), our
+    // pipe, so it lives exactly until we close it.
+    let script = c"exec 3<&0; cat <&3 >/dev/null & echo $!";
+    let child = Spawn::new(c"sh")
+        .args(&[c"sh", c"-c", script])
+        .stdin(stdin_r.as_raw_fd())
+        .stdout(out_w.as_raw_fd())
+        .spawn()
+        .unwrap();
+    drop((stdin_r, out_w));
+    let mut out = String::new();
+    (&out_r).read_to_string(&mut out).unwrap();
+    let pid = out.trim().parse().unwrap_or_else(|e| panic!("grandchild pid {out:?}: {e}"));
+    (child, pid, release)
+}
+
+fn non_child_exit_delivers_echild(cfg: &Config) {
+    let n = cfg.name;
+    let (child, grandchild, release) = grandchild();
+    let mut lp: Lp<Seen> = new_loop(cfg);
+    lp.pid(child, 0, unused).unwrap();
+    lp.pid(grandchild, 0, watched).unwrap();
+    drop(release);
     let mut seen = Seen::default();
-    run_until(&mut lp, &mut seen, |s| s.by_watcher.contains_key(&grandchild));
-    assert_eq!(seen.by_watcher[&grandchild], vec![Err(Errno::ECHILD)]);
+    run_until(cfg, &mut lp, &mut seen, |s| s.by_watcher.contains_key(&grandchild));
+    assert_eq!(seen.by_watcher[&grandchild], vec![Err(Errno::ECHILD)], "[{n}]");
+}
+
+fn in_sigchld_mode_a_process_that_is_not_our_child_is_refused_at_registration(cfg: &Config) {
+    let n = cfg.name;
+    let (child, grandchild, release) = grandchild();
+    let mut lp: Lp<Seen> = new_loop(cfg);
+    lp.force_sigchld_mode(Errno::ENOSYS);
+    // waitid cannot watch someone else's child: refused now, not an
+    // ECHILD delivered later.
+    assert_eq!(lp.pid(grandchild, 0, watched).err(), Some(Error::Os(Errno::ECHILD)), "[{n}]");
+    assert_eq!(lp.watcher_count(), 0, "[{n}]");
+    assert_eq!(lp.child_mode(), ChildMode::Sigchld(Errno::ENOSYS), "[{n}]");
+    // Our own child is watched as before.
+    let shell = child.pid;
+    lp.pid(child, 7, watched).unwrap();
+    drop(release);
+    let mut seen = Seen::default();
+    run_until(cfg, &mut lp, &mut seen, |s| !s.by_watcher.is_empty());
+    assert_eq!(seen.by_watcher[&shell], vec![Ok(ExitStatus::Exited(0))], "[{n}]");
+    assert_eq!(seen.data, [7], "[{n}]");
 }
 
 fn raise_fd_limit(n: u64) {
@@ -115,132 +218,157 @@ fn raise_fd_limit(n: u64) {
     }
 }
 
-fn thousand_children_exiting_at_once_each_delivered_once() {
+fn thousand_children_exiting_at_once_each_delivered_once(cfg: &Config) {
+    let n = cfg.name;
     raise_fd_limit(4096);
-    let mut lp: Lp<Seen> = Loop::new().unwrap();
+    let mut lp: Lp<Seen> = new_loop(cfg);
     // A blocking pipe: every cat waits in read() until the write end closes.
     let (r, w) = std::io::pipe().unwrap();
     let mut pids = BTreeSet::new();
     for _ in 0..1000 {
-        let child = Spawn::new(c"cat").stdin(r.as_raw_fd()).spawn().unwrap_or_else(|e| panic!("spawn: {e}"));
+        let child = Spawn::new(c"cat").stdin(r.as_raw_fd()).spawn().unwrap_or_else(|e| panic!("[{n}] spawn: {e}"));
         pids.insert(child.pid);
-        lp.child(child, |_, s, ev| s.by_watcher.entry(ev.pid()).or_default().push(ev.status()), 0).unwrap();
+        lp.pid(child, 0, watched).unwrap();
     }
     drop(r);
     // Every cat sees end of file at once.
     drop(w);
     let mut seen = Seen::default();
-    run_until(&mut lp, &mut seen, |s| s.by_watcher.len() == 1000);
+    run_until(cfg, &mut lp, &mut seen, |s| s.by_watcher.len() == 1000);
     lp.run_once(&mut seen, Some(Duration::from_millis(20))).unwrap();
-    assert_eq!(seen.by_watcher.keys().copied().collect::<BTreeSet<_>>(), pids);
-    assert!(seen.by_watcher.values().all(|v| v == &[Ok(ExitStatus::Exited(0))]), "exactly once each, exit 0");
-    assert!(zombies_of_ours().is_empty(), "zombies left: {:?}", zombies_of_ours());
+    assert_eq!(seen.by_watcher.keys().copied().collect::<BTreeSet<_>>(), pids, "[{n}]");
+    assert!(seen.by_watcher.values().all(|v| v == &[Ok(ExitStatus::Exited(0))]), "[{n}] exactly once each, exit 0");
+    assert!(zombies_of_ours().is_empty(), "[{n}] zombies left: {:?}", zombies_of_ours());
 }
 
-fn pid_watchers_and_any_child_reaping_together() {
+fn pid_watchers_and_any_child_reaping_together(cfg: &Config) {
+    let n = cfg.name;
     for forced in [false, true] {
-        let mut lp: Lp<Seen> = Loop::new().unwrap();
+        let mut lp: Lp<Seen> = new_loop(cfg);
         if forced {
             lp.force_sigchld_mode(Errno::EPERM);
         }
-        lp.children(|_, s, pid, st| s.by_reaper.entry(pid).or_default().push(st)).unwrap();
-        let mut watched = BTreeSet::new();
+        lp.reaper(0, reaped).unwrap();
+        let mut watched_pids = BTreeSet::new();
         let mut all = BTreeSet::new();
         for i in 0..40 {
-            let code = CString::new(format!("exit {}", i % 7)).unwrap();
-            let child = Spawn::new(c"sh").args(&[c"sh", c"-c", &code]).spawn().unwrap();
+            let child = sh(&CString::new(format!("exit {}", i % 7)).unwrap());
             all.insert(child.pid);
             if i % 2 == 0 {
-                watched.insert(child.pid);
-                lp.child(child, |_, s, ev| s.by_watcher.entry(ev.pid()).or_default().push(ev.status()), 0).unwrap();
+                watched_pids.insert(child.pid);
+                lp.pid(child, 0, watched).unwrap();
             }
         }
         let mut seen = Seen::default();
-        run_until(&mut lp, &mut seen, |s| s.by_reaper.len() == 20 && s.by_watcher.len() == 20);
+        run_until(cfg, &mut lp, &mut seen, |s| s.by_reaper.len() == 20 && s.by_watcher.len() == 20);
         lp.run_once(&mut seen, Some(Duration::from_millis(20))).unwrap();
-        assert_eq!(seen.by_watcher.keys().copied().collect::<BTreeSet<_>>(), watched, "forced={forced}");
+        assert_eq!(seen.by_watcher.keys().copied().collect::<BTreeSet<_>>(), watched_pids, "[{n}] forced={forced}");
         assert!(
             seen.by_watcher.values().all(|v| v.len() == 1 && v[0].is_ok()),
-            "forced={forced}: {:?}",
+            "[{n}] forced={forced}: {:?}",
             seen.by_watcher
         );
         for pid in &all {
-            let expected = if watched.contains(pid) { None } else { Some(1) };
-            assert_eq!(seen.by_reaper.get(pid).map(Vec::len), expected, "forced={forced}: {pid} by the reaper");
+            let expected = if watched_pids.contains(pid) { None } else { Some(1) };
+            assert_eq!(seen.by_reaper.get(pid).map(Vec::len), expected, "[{n}] forced={forced}: {pid} by the reaper");
         }
-        assert!(zombies_of_ours().is_empty());
+        assert!(zombies_of_ours().is_empty(), "[{n}] forced={forced}");
     }
 }
 
-fn forced_fallback_still_delivers_and_says_why() {
-    let mut lp: Lp<Seen> = Loop::new().unwrap();
-    assert_eq!(lp.child_mode(), ChildMode::Pidfd);
+fn forced_fallback_still_delivers_and_says_why(cfg: &Config) {
+    let n = cfg.name;
+    let mut lp: Lp<Seen> = new_loop(cfg);
+    assert_eq!(lp.child_mode(), ChildMode::Pidfd, "[{n}]");
     lp.force_sigchld_mode(Errno::ENOSYS);
-    assert_eq!(lp.child_mode(), ChildMode::Sigchld(Errno::ENOSYS));
-    let a = Spawn::new(c"sh").args(&[c"sh", c"-c", c"exit 3"]).spawn().unwrap();
-    let b = Spawn::new(c"sh").args(&[c"sh", c"-c", c"kill -9 $$"]).spawn().unwrap();
+    assert_eq!(lp.child_mode(), ChildMode::Sigchld(Errno::ENOSYS), "[{n}]");
+    let a = sh(&CString::new("exit 3").unwrap());
+    let b = sh(&CString::new("kill -9 $$").unwrap());
     let (pa, pb) = (a.pid, b.pid);
-    lp.child(a, |_, s, ev| s.by_watcher.entry(ev.pid()).or_default().push(ev.status()), 0).unwrap();
-    lp.child(b, |_, s, ev| s.by_watcher.entry(ev.pid()).or_default().push(ev.status()), 0).unwrap();
+    lp.pid(a, 0, watched).unwrap();
+    lp.pid(b, 0, watched).unwrap();
     let mut seen = Seen::default();
-    run_until(&mut lp, &mut seen, |s| s.by_watcher.len() == 2);
-    assert_eq!(seen.by_watcher[&pa], vec![Ok(ExitStatus::Exited(3))]);
-    assert_eq!(seen.by_watcher[&pb], vec![Ok(ExitStatus::Signaled { signal: 9, core_dumped: false })]);
-    assert_eq!(lp.watcher_count(), 0);
+    run_until(cfg, &mut lp, &mut seen, |s| s.by_watcher.len() == 2);
+    assert_eq!(seen.by_watcher[&pa], vec![Ok(ExitStatus::Exited(3))], "[{n}]");
+    assert_eq!(seen.by_watcher[&pb], vec![Ok(ExitStatus::Signaled { signal: 9, core_dumped: false })], "[{n}]");
+    assert_eq!(lp.watcher_count(), 0, "[{n}]");
 }
 
-fn not_reaping_leaves_the_zombie() {
-    let mut lp: Lp<Seen> = Loop::new().unwrap();
-    let child = Spawn::new(c"sh").args(&[c"sh", c"-c", c"exit 5"]).spawn().unwrap();
+fn not_reaping_leaves_the_zombie(cfg: &Config) {
+    let n = cfg.name;
+    let mut lp: Lp<Seen> = new_loop(cfg);
+    let child = sh(&CString::new("exit 5").unwrap());
     let pid = child.pid;
-    lp.pid_with(pid, PidOptions::default().reap(false).data(9), |_, s, ev| {
-        assert_eq!(ev.data(), 9);
-        s.by_watcher.entry(ev.pid()).or_default().push(ev.status())
-    })
-    .unwrap();
+    lp.pid_with(pid, PidOptions::default().reap(false), 9, watched).unwrap();
     drop(child);
     let mut seen = Seen::default();
-    run_until(&mut lp, &mut seen, |s| !s.by_watcher.is_empty());
-    assert_eq!(zombies_of_ours(), vec![pid]);
-    assert_eq!(sys::wait_exit(WaitTarget::Pid(pid), true).unwrap(), Some((pid, ExitStatus::Exited(5))));
+    run_until(cfg, &mut lp, &mut seen, |s| !s.by_watcher.is_empty());
+    assert_eq!(seen.data, [9], "[{n}]");
+    assert_eq!(seen.by_watcher[&pid], vec![Ok(ExitStatus::Exited(5))], "[{n}]");
+    assert_eq!(zombies_of_ours(), vec![pid], "[{n}]");
+    assert_eq!(sys::wait_exit(WaitTarget::Pid(pid), true).unwrap(), Some((pid, ExitStatus::Exited(5))), "[{n}]");
 }
 
-fn process_directed_signal_reaches_the_loop_with_sender() {
-    let mut lp: Lp<(u32, i32)> = Loop::new().unwrap();
-    lp.signal(
-        sys::SIGUSR2,
-        |lp, c, ev| {
-            *c = (c.0 + ev.count(), ev.pid());
-            lp.stop();
-        },
-        0,
-    )
+fn a_non_reaping_pid_watcher_gets_its_childs_status_alone_and_the_reaper_steps_past_the_zombie(cfg: &Config) {
+    let n = cfg.name;
+    for forced in [false, true] {
+        let mut lp: Lp<Seen> = new_loop(cfg);
+        if forced {
+            lp.force_sigchld_mode(Errno::EPERM);
+        }
+        lp.reaper(0, reaped).unwrap();
+        let kept = sh(&CString::new("exit 5").unwrap());
+        let kept_pid = kept.pid;
+        lp.pid_with(kept, PidOptions::default().reap(false), 9, watched).unwrap();
+        let other = sh(&CString::new("exit 6").unwrap()).pid;
+        let mut seen = Seen::default();
+        run_until(cfg, &mut lp, &mut seen, |s| !s.by_watcher.is_empty() && s.by_reaper.contains_key(&other));
+        assert_eq!(seen.by_watcher[&kept_pid], vec![Ok(ExitStatus::Exited(5))], "[{n}] forced={forced}");
+        assert_eq!(seen.by_reaper.get(&other), Some(&vec![ExitStatus::Exited(6)]), "[{n}] forced={forced}");
+        assert_eq!(zombies_of_ours(), vec![kept_pid], "[{n}] forced={forced}: the zombie is its user's");
+        // A child that exits later reaches the reaper, past the zombie
+        // (which an any-child wait would return first, forever).
+        let later = sh(&CString::new("exit 7").unwrap()).pid;
+        run_until(cfg, &mut lp, &mut seen, |s| s.by_reaper.contains_key(&later));
+        lp.run_once(&mut seen, Some(Duration::from_millis(20))).unwrap();
+        assert_eq!(seen.by_reaper.get(&later), Some(&vec![ExitStatus::Exited(7)]), "[{n}] forced={forced}");
+        assert!(!seen.by_reaper.contains_key(&kept_pid), "[{n}] forced={forced}: the reaper took the kept zombie");
+        assert_eq!(seen.by_watcher.len(), 1, "[{n}] forced={forced}: {:?}", seen.by_watcher);
+        assert_eq!(zombies_of_ours(), vec![kept_pid], "[{n}] forced={forced}");
+        // Its user reaps it; the reaper carries on.
+        let status = sys::wait_exit(WaitTarget::Pid(kept_pid), true).unwrap();
+        assert_eq!(status, Some((kept_pid, ExitStatus::Exited(5))), "[{n}] forced={forced}");
+        let last = sh(&CString::new("exit 8").unwrap()).pid;
+        run_until(cfg, &mut lp, &mut seen, |s| s.by_reaper.contains_key(&last));
+        assert!(zombies_of_ours().is_empty(), "[{n}] forced={forced}");
+    }
+}
+
+fn process_directed_signal_reaches_the_loop_with_sender(cfg: &Config) {
+    let n = cfg.name;
+    let mut lp: Lp<(u32, i32)> = new_loop(cfg);
+    lp.signal(sys::SIGUSR2, 0, |lp, c, ev| {
+        *c = (c.0 + ev.count(), ev.pid());
+        lp.stop();
+    })
     .unwrap();
     sys::kill(sys::getpid(), sys::SIGUSR2).unwrap();
     let mut c = (0, 0);
     lp.run(&mut c).unwrap();
-    assert_eq!(c, (1, sys::getpid()));
+    assert_eq!(c, (1, sys::getpid()), "[{n}]");
 }
 
-/// Runs `argv` with `spawn` and returns its stdout, after reaping it.
+/// Runs `spawn` and returns its stdout, after reaping it.
 fn output_of(spawn: Spawn<'_>) -> String {
-    let (r, w) = sys::pipe().unwrap();
+    let (mut r, w) = std::io::pipe().unwrap();
     let child = spawn.stdout(w.as_raw_fd()).spawn().unwrap();
     drop(w);
-    let mut out = Vec::new();
-    let mut buf = [0u8; 512];
-    loop {
-        match sys::read(r.as_raw_fd(), &mut buf) {
-            Ok(0) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(Errno::EAGAIN) => std::thread::sleep(Duration::from_millis(1)),
-            Err(e) => panic!("{e}"),
-        }
-    }
-    while sys::wait_exit(WaitTarget::Pid(child.pid), true).unwrap().is_none() {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    String::from_utf8(out).unwrap()
+    let mut out = String::new();
+    r.read_to_string(&mut out).unwrap();
+    let mut status = 0;
+    // SAFETY: a blocking waitpid for our own child, with a valid status pointer.
+    assert_eq!(unsafe { libc::waitpid(child.pid, &mut status, 0) }, child.pid);
+    out
 }
 
 fn spawned_child_gets_the_mask_group_and_cwd_asked_for() {
@@ -285,45 +413,144 @@ fn reap_leftovers() {
     while let Ok(Some(_)) = sys::wait_exit(WaitTarget::Any, true) {}
 }
 
+/// Behaviours that involve no loop: one entry each, under their own name.
+const WITHOUT_A_LOOP: &[(&str, fn())] = &[
+    ("spawned_child_gets_the_mask_group_and_cwd_asked_for", spawned_child_gets_the_mask_group_and_cwd_asked_for),
+    ("spawn_errors_are_named", spawn_errors_are_named),
+];
+
+/// The body of a behaviour, run on one backend configuration.
+type Behaviour = fn(&Config);
+
+/// Behaviours run on every backend configuration: `<backend>::<name>`.
+const ON_EVERY_BACKEND: &[(&str, Behaviour)] = &[
+    ("exit_status_42_is_delivered_once", exit_status_42_is_delivered_once),
+    ("death_by_sigterm_is_signaled", death_by_sigterm_is_signaled),
+    ("missing_pid_is_esrch_and_bad_pid_is_einval", missing_pid_is_esrch_and_bad_pid_is_einval),
+    (
+        "a_second_pid_watcher_for_one_process_is_already_watched",
+        a_second_pid_watcher_for_one_process_is_already_watched,
+    ),
+    ("non_child_exit_delivers_echild", non_child_exit_delivers_echild),
+    (
+        "in_sigchld_mode_a_process_that_is_not_our_child_is_refused_at_registration",
+        in_sigchld_mode_a_process_that_is_not_our_child_is_refused_at_registration,
+    ),
+    ("thousand_children_exiting_at_once_each_delivered_once", thousand_children_exiting_at_once_each_delivered_once),
+    ("pid_watchers_and_any_child_reaping_together", pid_watchers_and_any_child_reaping_together),
+    ("forced_fallback_still_delivers_and_says_why", forced_fallback_still_delivers_and_says_why),
+    ("not_reaping_leaves_the_zombie", not_reaping_leaves_the_zombie),
+    (
+        "a_non_reaping_pid_watcher_gets_its_childs_status_alone_and_the_reaper_steps_past_the_zombie",
+        a_non_reaping_pid_watcher_gets_its_childs_status_alone_and_the_reaper_steps_past_the_zombie,
+    ),
+    ("process_directed_signal_reaches_the_loop_with_sender", process_directed_signal_reaches_the_loop_with_sender),
+];
+
+/// One named entry.
+struct Entry {
+    name: String,
+    run: Box<dyn Fn()>,
+}
+
+/// Every entry, in the order they run: no-loop ones, then each backend's
+/// (`common::ALL` puts io_uring last).
+fn entries() -> Vec<Entry> {
+    let mut out: Vec<Entry> =
+        WITHOUT_A_LOOP.iter().map(|&(name, f)| Entry { name: name.to_string(), run: Box::new(f) }).collect();
+    for cfg in common::ALL {
+        for &(name, f) in ON_EVERY_BACKEND {
+            out.push(Entry { name: format!("{}::{name}", cfg.module()), run: Box::new(move || run_on(cfg, f)) });
+        }
+    }
+    out
+}
+
+/// The part of libtest's command line that selects tests.
+#[derive(Default)]
+struct Selection {
+    filters: Vec<String>,
+    skips: Vec<String>,
+    exact: bool,
+    list: bool,
+    /// `--ignored`: only ignored tests, of which there are none here.
+    ignored_only: bool,
+}
+
+impl Selection {
+    fn from_args(mut args: impl Iterator<Item = String>) -> Selection {
+        let mut s = Selection::default();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--exact" => s.exact = true,
+                "--list" => s.list = true,
+                "--ignored" => s.ignored_only = true,
+                "--skip" => s.skips.extend(args.next()),
+                // libtest options that take a value: the value is no filter.
+                "--test-threads" | "--color" | "--format" | "--logfile" | "--shuffle-seed" | "-Z" => {
+                    args.next();
+                }
+                a if a.starts_with("--skip=") => s.skips.push(a["--skip=".len()..].to_string()),
+                // --nocapture, --quiet, --include-ignored, --show-output, ...
+                a if a.starts_with('-') => {}
+                a => s.filters.push(a.to_string()),
+            }
+        }
+        s
+    }
+
+    fn matches(&self, pattern: &str, name: &str) -> bool {
+        if self.exact { name == pattern } else { name.contains(pattern) }
+    }
+
+    fn selects(&self, name: &str) -> bool {
+        !self.ignored_only
+            && (self.filters.is_empty() || self.filters.iter().any(|f| self.matches(f, name)))
+            && !self.skips.iter().any(|f| self.matches(f, name))
+    }
+}
+
 fn main() {
     // Before any other thread exists: every later thread inherits this.
     sys::sigprocmask(MaskHow::Block, SigSet::empty().with(sys::SIGCHLD).with(sys::SIGUSR2)).unwrap();
-    let tests: &[(&str, fn())] = &[
-        ("exit_status_42_is_delivered_once", exit_status_42_is_delivered_once),
-        ("death_by_sigterm_is_signaled", death_by_sigterm_is_signaled),
-        ("missing_pid_is_esrch_and_bad_pid_is_einval", missing_pid_is_esrch_and_bad_pid_is_einval),
-        ("non_child_exit_delivers_echild", non_child_exit_delivers_echild),
-        (
-            "thousand_children_exiting_at_once_each_delivered_once",
-            thousand_children_exiting_at_once_each_delivered_once,
-        ),
-        ("pid_watchers_and_any_child_reaping_together", pid_watchers_and_any_child_reaping_together),
-        ("forced_fallback_still_delivers_and_says_why", forced_fallback_still_delivers_and_says_why),
-        ("not_reaping_leaves_the_zombie", not_reaping_leaves_the_zombie),
-        ("process_directed_signal_reaches_the_loop_with_sender", process_directed_signal_reaches_the_loop_with_sender),
-        ("spawned_child_gets_the_mask_group_and_cwd_asked_for", spawned_child_gets_the_mask_group_and_cwd_asked_for),
-        ("spawn_errors_are_named", spawn_errors_are_named),
-    ];
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    let (mut passed, mut failed) = (0, 0);
-    for (name, test) in tests {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-            continue;
+    let selection = Selection::from_args(std::env::args().skip(1));
+    let all = entries();
+    let total = all.len();
+    let chosen: Vec<Entry> = all.into_iter().filter(|e| selection.selects(&e.name)).collect();
+    if selection.list {
+        for e in &chosen {
+            println!("{}: test", e.name);
         }
+        println!("\n{} tests, 0 benchmarks", chosen.len());
+        return;
+    }
+    let started = std::time::Instant::now();
+    println!("\nrunning {} tests", chosen.len());
+    let mut failed = Vec::new();
+    for e in &chosen {
         reap_leftovers();
-        match std::panic::catch_unwind(test) {
-            Ok(()) => {
-                println!("test {name} ... ok");
-                passed += 1;
-            }
-            Err(_) => {
-                println!("test {name} ... FAILED");
-                failed += 1;
-            }
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (e.run)())).is_ok();
+        println!("test {} ... {}", e.name, if ok { "ok" } else { "FAILED" });
+        let _ = std::io::stdout().flush();
+        if !ok {
+            failed.push(e.name.as_str());
         }
     }
-    println!("children: {passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
+    if !failed.is_empty() {
+        println!("\nfailures:");
+        for name in &failed {
+            println!("    {name}");
+        }
+    }
+    println!(
+        "\ntest result: {}. {} passed; {} failed; 0 ignored; 0 measured; {} filtered out; finished in {:.2}s\n",
+        if failed.is_empty() { "ok" } else { "FAILED" },
+        chosen.len() - failed.len(),
+        failed.len(),
+        total - chosen.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if !failed.is_empty() {
+        std::process::exit(101);
     }
 }

@@ -106,12 +106,12 @@ fn zero_delay_timer_added_from_a_timer_callback_fires_on_the_next_pass_not_the_c
     let mut lp: Lp = cfg.new_loop();
     lp.after(Duration::ZERO, 0, schedules_zero).unwrap();
     let mut ctx = Ctx::default();
-    assert_eq!(pass(&cfg, &mut lp, &mut ctx, 1, PATIENCE), 1, "[{n}] {:?}", ctx.fired);
+    assert_eq!(pass(cfg, &mut lp, &mut ctx, 1, PATIENCE), 1, "[{n}] {:?}", ctx.fired);
     assert_eq!(ctx.fired, [(1, "first")], "[{n}]");
     // Due at once: the next pass fires them even without waiting.
-    assert_eq!(pass(&cfg, &mut lp, &mut ctx, 2, NO_WAIT), 2, "[{n}] {:?}", ctx.fired);
+    assert_eq!(pass(cfg, &mut lp, &mut ctx, 2, NO_WAIT), 2, "[{n}] {:?}", ctx.fired);
     assert_eq!(ctx.fired, [(1, "first"), (2, "second"), (2, "third")], "[{n}]");
-    assert_eq!(pass(&cfg, &mut lp, &mut ctx, 3, NO_WAIT), 0, "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut ctx, 3, NO_WAIT), 0, "[{n}]");
 }
 
 fn io_schedules_zero(lp: &mut Lp, ctx: &mut Ctx, ev: WatchEvent) {
@@ -128,8 +128,8 @@ fn zero_delay_timer_added_from_a_watcher_callback_fires_on_the_next_pass_not_the
     lp.watch(r.as_raw_fd(), Interest::READ, 0, io_schedules_zero).unwrap();
     let mut ctx = Ctx::default();
     // Timers are fired after I/O in the same pass: this one must wait.
-    assert_eq!(pass(&cfg, &mut lp, &mut ctx, 1, PATIENCE), 1, "[{n}] {:?}", ctx.fired);
-    assert_eq!(pass(&cfg, &mut lp, &mut ctx, 2, NO_WAIT), 1, "[{n}] {:?}", ctx.fired);
+    assert_eq!(pass(cfg, &mut lp, &mut ctx, 1, PATIENCE), 1, "[{n}] {:?}", ctx.fired);
+    assert_eq!(pass(cfg, &mut lp, &mut ctx, 2, NO_WAIT), 1, "[{n}] {:?}", ctx.fired);
     assert_eq!(ctx.fired, [(1, "io"), (2, "second")], "[{n}]");
 }
 
@@ -145,7 +145,7 @@ fn timer_rearmed_with_zero_delay_inside_its_callback_fires_once_per_pass(cfg: &C
     let id = lp.after(Duration::ZERO, 0, rearms_zero).unwrap();
     let mut ctx = Ctx::default();
     for p in 1..=10 {
-        assert_eq!(pass(&cfg, &mut lp, &mut ctx, p, NO_WAIT), 1, "[{n}] pass {p}");
+        assert_eq!(pass(cfg, &mut lp, &mut ctx, p, NO_WAIT), 1, "[{n}] pass {p}");
     }
     let passes: Vec<usize> = ctx.fired.iter().map(|f| f.0).collect();
     assert_eq!(passes, (1..=10).collect::<Vec<_>>(), "[{n}]");
@@ -225,7 +225,7 @@ fn cancel_of_a_fired_one_shot_returns_false(cfg: &Config) {
     let mut lp: Lp = cfg.new_loop();
     let id = lp.after(Duration::ZERO, 0, plain).unwrap();
     let mut ctx = Ctx::default();
-    assert_eq!(pass(&cfg, &mut lp, &mut ctx, 1, PATIENCE), 1, "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut ctx, 1, PATIENCE), 1, "[{n}]");
     assert!(!lp.is_live(id), "[{n}] a fired one-shot is gone");
     assert_eq!(lp.deadline(id), None, "[{n}]");
     assert!(!lp.remove(id), "[{n}]");
@@ -281,8 +281,8 @@ fn old_id_cannot_touch_the_new_timer<const T: usize>(cfg: &Config) {
 }
 
 fn old_timer_id_cannot_touch_a_new_timer_that_reused_its_slot(cfg: &Config) {
-    old_id_cannot_touch_the_new_timer::<1>(&cfg);
-    old_id_cannot_touch_the_new_timer::<2>(&cfg);
+    old_id_cannot_touch_the_new_timer::<1>(cfg);
+    old_id_cannot_touch_the_new_timer::<2>(cfg);
 }
 
 #[derive(Default)]
@@ -356,13 +356,13 @@ fn zero_interval_timer_fires_on_every_pass(cfg: &Config) {
         let mut ctx = Ctx::default();
         for p in 1..=25 {
             // Due at once on every pass: a pass that does not wait fires it.
-            assert_eq!(pass(&cfg, &mut lp, &mut ctx, p, NO_WAIT), 1, "[{n}] {how}: pass {p}");
+            assert_eq!(pass(cfg, &mut lp, &mut ctx, p, NO_WAIT), 1, "[{n}] {how}: pass {p}");
         }
         let passes: Vec<usize> = ctx.fired.iter().map(|f| f.0).collect();
         assert_eq!(passes, (1..=25).collect::<Vec<_>>(), "[{n}] {how}");
         assert!(lp.is_pending(id), "[{n}] {how}");
         lp.set_interval(id, None).unwrap();
-        assert_eq!(pass(&cfg, &mut lp, &mut ctx, 26, NO_WAIT), 0, "[{n}] {how}: disabled");
+        assert_eq!(pass(cfg, &mut lp, &mut ctx, 26, NO_WAIT), 0, "[{n}] {how}: disabled");
     }
 }
 
@@ -377,7 +377,7 @@ fn disabled_timer_keeps_its_id_does_not_fire_and_rearm_enables_it(cfg: &Config) 
     assert_eq!(lp.timer_count(), 1, "[{n}]");
     let mut ctx = Ctx::default();
     // Long past its old deadline, it still does not fire.
-    assert_eq!(pass(&cfg, &mut lp, &mut ctx, 1, Some(Duration::from_millis(30))), 0, "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut ctx, 1, Some(Duration::from_millis(30))), 0, "[{n}]");
     // Nothing pending: run returns without firing it.
     assert_eq!(lp.run(&mut ctx), Ok(()), "[{n}]");
     assert!(ctx.fired.is_empty(), "[{n}] a disabled timer fired: {:?}", ctx.fired);
@@ -385,7 +385,7 @@ fn disabled_timer_keeps_its_id_does_not_fire_and_rearm_enables_it(cfg: &Config) 
 
     lp.rearm(id, Duration::ZERO).unwrap();
     assert!(lp.is_pending(id), "[{n}]");
-    assert_eq!(pass(&cfg, &mut lp, &mut ctx, 2, PATIENCE), 1, "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut ctx, 2, PATIENCE), 1, "[{n}]");
     assert_eq!(ctx.fired, [(2, "plain")], "[{n}]");
     assert!(!lp.is_live(id), "[{n}] a re-armed one-shot is freed after it fires");
 }
@@ -404,7 +404,7 @@ fn disabled_periodic_timer_resumes_with_set_interval(cfg: &Config) {
     for p in 1..=3 {
         let before = ctx.fired.len();
         while ctx.fired.len() == before {
-            pass(&cfg, &mut lp, &mut ctx, p, PATIENCE);
+            pass(cfg, &mut lp, &mut ctx, p, PATIENCE);
         }
     }
     assert!(lp.is_live(id), "[{n}] a periodic timer stays live");
@@ -427,10 +427,10 @@ fn deadlines_are_exact_and_rearm_keeps_the_id(cfg: &Config) {
     let id3 = lp.at(Instant::ZERO, 0, second).unwrap();
     assert_eq!(lp.deadline(id3), Some(lp.now()), "[{n}]");
     let mut ctx = Ctx::default();
-    assert_eq!(pass(&cfg, &mut lp, &mut ctx, 1, PATIENCE), 1, "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut ctx, 1, PATIENCE), 1, "[{n}]");
     assert_eq!(ctx.names(), ["second"], "[{n}]");
     lp.rearm(id2, Duration::ZERO).unwrap();
-    assert_eq!(pass(&cfg, &mut lp, &mut ctx, 2, PATIENCE), 1, "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut ctx, 2, PATIENCE), 1, "[{n}]");
     assert_eq!(ctx.names(), ["second", "far"], "[{n}]");
     assert!(lp.is_pending(id), "[{n}]");
 }
@@ -451,12 +451,12 @@ fn timer_added_earlier_than_the_deadline_being_waited_for_fires_first(cfg: &Conf
     write_once(w.as_raw_fd(), b"x");
     lp.watch(r.as_raw_fd(), Interest::READ, 0, unwatch_self).unwrap();
     let mut ctx = Ctx::default();
-    assert_eq!(pass(&cfg, &mut lp, &mut ctx, 1, None), 1, "[{n}]");
+    assert_eq!(pass(cfg, &mut lp, &mut ctx, 1, None), 1, "[{n}]");
     // Now a nearer deadline: the next wait must end at it, not at 60 s.
     lp.after(Duration::from_millis(5), 0, plain).unwrap();
     let mut p = 2;
     while ctx.fired.len() < 2 {
-        pass(&cfg, &mut lp, &mut ctx, p, None);
+        pass(cfg, &mut lp, &mut ctx, p, None);
         p += 1;
         assert!(p < 100, "[{n}] {:?}", ctx.fired);
     }

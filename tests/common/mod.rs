@@ -6,7 +6,7 @@
 
 use core::time::Duration;
 use linux_event::Errno;
-use linux_event::backend::{AnyBackend, BackendKind, Epoll, EpollTimer};
+use linux_event::backend::{AioConfig, AnyBackend, BackendKind, Epoll, EpollTimer, IoUring, LinuxAio};
 use linux_event::sys::{self, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -32,32 +32,76 @@ pub struct Config {
     pub kind: BackendKind,
     /// How an epoll configuration waits for deadlines (ignored by the others).
     pub timer: EpollTimer,
+    /// Whether a Linux AIO configuration reads completions from the ring
+    /// it shares with the kernel (`true`) or always with `io_getevents`
+    /// (ignored by the others).
+    pub aio_ring: bool,
 }
 
 /// Epoll with a timerfd for deadlines (the default).
-pub const EPOLL: Config = Config { name: "epoll", kind: BackendKind::Epoll, timer: EpollTimer::Timerfd };
+pub const EPOLL: Config =
+    Config { name: "epoll", kind: BackendKind::Epoll, timer: EpollTimer::Timerfd, aio_ring: true };
 /// Epoll with `epoll_pwait2`'s own timeout.
 pub const EPOLL_PWAIT2: Config =
-    Config { name: "epoll+pwait2", kind: BackendKind::Epoll, timer: EpollTimer::WaitTimeout };
-/// Linux AIO (`IOCB_CMD_POLL`).
-pub const LINUX_AIO: Config = Config { name: "linux-aio", kind: BackendKind::LinuxAio, timer: EpollTimer::Timerfd };
+    Config { name: "epoll+pwait2", kind: BackendKind::Epoll, timer: EpollTimer::WaitTimeout, aio_ring: true };
+/// Linux AIO (`IOCB_CMD_POLL`), completions read from the shared ring.
+pub const LINUX_AIO: Config =
+    Config { name: "linux-aio", kind: BackendKind::LinuxAio, timer: EpollTimer::Timerfd, aio_ring: true };
+/// Linux AIO with every completion read through `io_getevents` (not one of
+/// [`ALL`]: `backend_tests!(@on linux_aio_io_getevents = LINUX_AIO_IO_GETEVENTS; ...)`
+/// adds it where the way completions are read matters).
+pub const LINUX_AIO_IO_GETEVENTS: Config =
+    Config { name: "linux-aio+io_getevents", kind: BackendKind::LinuxAio, timer: EpollTimer::Timerfd, aio_ring: false };
 /// io_uring (`POLL_ADD`).
-pub const IO_URING: Config = Config { name: "io_uring", kind: BackendKind::IoUring, timer: EpollTimer::Timerfd };
+pub const IO_URING: Config =
+    Config { name: "io_uring", kind: BackendKind::IoUring, timer: EpollTimer::Timerfd, aio_ring: true };
+
+/// Every configuration the kernel is probed for.
+const PROBED: [Config; 5] = [EPOLL, EPOLL_PWAIT2, LINUX_AIO, LINUX_AIO_IO_GETEVENTS, IO_URING];
 
 impl Config {
-    fn make(&self) -> Result<AnyBackend, Errno> {
+    fn make(&self, capacity: Option<u32>) -> Result<AnyBackend, Errno> {
         match self.kind {
             BackendKind::Epoll => Epoll::with_timer(self.timer).map(AnyBackend::from_epoll),
-            kind => AnyBackend::new(kind),
+            BackendKind::LinuxAio => {
+                let capacity = capacity.unwrap_or(LinuxAio::DEFAULT_CAPACITY);
+                LinuxAio::with_config(AioConfig { capacity, read_ring: self.aio_ring, ..AioConfig::default() })
+                    .map(AnyBackend::from_linux_aio)
+            }
+            BackendKind::IoUring => {
+                IoUring::with_capacity(capacity.unwrap_or(IoUring::DEFAULT_CAPACITY)).map(AnyBackend::from_io_uring)
+            }
+            BackendKind::Auto => AnyBackend::new(BackendKind::Auto),
         }
+    }
+
+    /// The module `backend_tests!` puts this configuration's tests in
+    /// (`epoll_pwait2` for `epoll+pwait2`): the first part of their names.
+    pub fn module(&self) -> String {
+        self.name.replace(['+', '-'], "_")
     }
 
     /// A fresh backend of this configuration.
     pub fn backend(&self) -> AnyBackend {
-        let b = self.make().unwrap_or_else(|e| panic!("[{}] backend: {e}", self.name));
+        self.checked(self.make(None))
+    }
+
+    /// A fresh backend of this configuration with room for `capacity` key
+    /// slots (epoll has no such limit and ignores it).
+    pub fn backend_with_capacity(&self, capacity: u32) -> AnyBackend {
+        self.checked(self.make(Some(capacity)))
+    }
+
+    fn checked(&self, made: Result<AnyBackend, Errno>) -> AnyBackend {
+        let b = made.unwrap_or_else(|e| panic!("[{}] backend: {e}", self.name));
         assert_eq!(b.kind(), self.kind, "[{}]", self.name);
         if let Some(epoll) = b.as_epoll() {
             assert_eq!(epoll.timer(), self.timer, "[{}] backend picked another way of waiting", self.name);
+        }
+        if let Some(aio) = b.as_linux_aio()
+            && !self.aio_ring
+        {
+            assert!(!aio.reads_ring(), "[{}] backend reads the ring although told not to", self.name);
         }
         b
     }
@@ -76,7 +120,7 @@ impl Config {
     pub fn offered(&self) -> Result<(), Errno> {
         static OFFERED: std::sync::OnceLock<Vec<(&'static str, Result<(), Errno>)>> = std::sync::OnceLock::new();
         let all = OFFERED.get_or_init(|| {
-            std::thread::spawn(|| ALL.iter().map(|c| (c.name, c.make().map(drop))).collect()).join().unwrap()
+            std::thread::spawn(|| PROBED.iter().map(|c| (c.name, c.make(None).map(drop))).collect()).join().unwrap()
         });
         all.iter().find(|(n, _)| *n == self.name).map_or(Err(Errno::EINVAL), |(_, r)| *r)
     }
@@ -117,22 +161,40 @@ pub fn run_on(cfg: Config, body: fn(&Config)) {
 /// function `name(&Config)`, `epoll::name`, `epoll_pwait2::name`,
 /// `linux_aio::name` and `io_uring::name`. `cargo test io_uring` selects one
 /// backend, and a failure names the backend it failed on.
-
+///
+/// `backend_tests!(@on module = CONFIG; names...)` adds the same for one
+/// more configuration of this module (e.g. `LINUX_AIO_IO_GETEVENTS`).
+#[allow(unused_macros)] // tests/children.rs lists its entries itself
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
-        mod epoll {
-            $( #[test] fn $name() { $crate::common::run_on($crate::common::EPOLL, super::$name) } )*
-        }
-        mod epoll_pwait2 {
-            $( #[test] fn $name() { $crate::common::run_on($crate::common::EPOLL_PWAIT2, super::$name) } )*
-        }
-        mod linux_aio {
-            $( #[test] fn $name() { $crate::common::run_on($crate::common::LINUX_AIO, super::$name) } )*
-        }
-        mod io_uring {
-            $( #[test] fn $name() { $crate::common::run_on($crate::common::IO_URING, super::$name) } )*
+        backend_tests!(@on epoll = EPOLL; $($name),*);
+        backend_tests!(@on epoll_pwait2 = EPOLL_PWAIT2; $($name),*);
+        backend_tests!(@on linux_aio = LINUX_AIO; $($name),*);
+        backend_tests!(@on io_uring = IO_URING; $($name),*);
+    };
+    (@on $module:ident = $config:ident; $($name:ident),* $(,)?) => {
+        mod $module {
+            $( #[test] fn $name() { $crate::common::run_on($crate::common::$config, super::$name) } )*
         }
     };
+}
+
+/// Runs one pass of `lp`, waiting at most `timeout`; how many callbacks
+/// ran. An error fails the test, naming the backend.
+pub fn pass<C, const W: usize, const T: usize>(
+    cfg: &Config,
+    lp: &mut Loop<C, W, T>,
+    ctx: &mut C,
+    timeout: Option<Duration>,
+) -> usize {
+    lp.run_once(ctx, timeout).unwrap_or_else(|e| panic!("[{}] run_once: {e}", cfg.name))
+}
+
+/// Removes the watcher of `fd` the way the API spells it (`watcher_of`,
+/// then `remove`): `None` when the fd has no watcher, else what `remove`
+/// said (whether the watcher was live).
+pub fn remove_watcher_of<C, const W: usize, const T: usize>(lp: &mut Loop<C, W, T>, fd: RawFd) -> Option<bool> {
+    lp.watcher_of(fd).map(|id| lp.remove(id))
 }
 
 /// A non-blocking pipe: (read end, write end).
@@ -170,6 +232,37 @@ pub fn drain(fd: RawFd) -> Vec<u8> {
 /// A unique path under the temp dir for this process and test.
 pub fn temp_path(test: &str) -> PathBuf {
     std::env::temp_dir().join(format!("linux-event-test-{}-{test}", std::process::id()))
+}
+
+/// The system calls a loop blocks in: every backend's wait.
+const WAIT_SYSCALLS: [i64; 4] =
+    [libc::SYS_epoll_pwait, libc::SYS_epoll_pwait2, libc::SYS_io_getevents, libc::SYS_io_uring_enter];
+
+/// Whether thread `tid` of this process is asleep inside one of the
+/// backends' wait system calls (read from `/proc/self/task/<tid>`).
+pub fn blocked_in_wait(tid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else { return false };
+    // The state follows the parenthesised command name.
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
+    if state != Some('S') {
+        return false;
+    }
+    let Ok(call) = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")) else { return false };
+    call.split_whitespace().next().and_then(|nr| nr.parse::<i64>().ok()).is_some_and(|nr| WAIT_SYSCALLS.contains(&nr))
+}
+
+/// Waits until thread `tid` is asleep in a backend's wait (how a test
+/// knows a loop is blocked before waking it, instead of sleeping and
+/// hoping); `false` if it never got there within `PATIENCE`.
+pub fn wait_until_blocked(tid: i32) -> bool {
+    let give_up = std::time::Instant::now() + PATIENCE.unwrap();
+    while !blocked_in_wait(tid) {
+        if std::time::Instant::now() > give_up {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
 }
 
 /// Aborts the whole test process if it is still alive after `secs` seconds
