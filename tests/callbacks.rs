@@ -311,7 +311,8 @@ fn callback_that_closes_its_own_fd_and_removes_its_watcher_hears_nothing_more(cf
     let mut lp: Lp = cfg.new_loop();
     let (a, mut b) = common::socketpair();
     std::io::Write::write_all(&mut b, b"bye").unwrap();
-    let fd = OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(a));
+    // SAFETY: `into_raw_fd` gave up the socket's ownership; nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(a)) };
     let raw = fd.as_raw_fd();
     let mut ctx = Ctx::default();
     ctx.fds.push(fd);
