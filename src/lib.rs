@@ -84,7 +84,8 @@ pub use event_loop::SignalFn;
 #[cfg(feature = "waker")]
 pub use event_loop::WakeFn;
 pub use event_loop::{
-    Id, Loop, LoopTypes, Placed, StaticLoop, TimerEvent, TimerFn, TimerId, WatchEvent, WatchFn, WatchId, WatchOptions,
+    CheckId, Id, Loop, LoopTypes, PHASE_CALLBACKS, PhaseEvent, PhaseFn, Placed, PrepareId, StaticLoop, TimerEvent,
+    TimerFn, TimerId, WatchEvent, WatchFn, WatchId, WatchOptions,
 };
 #[cfg(feature = "children")]
 pub use event_loop::{PidFn, ReaperFn};

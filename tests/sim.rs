@@ -619,3 +619,98 @@ fn pid_and_reaper_ids_are_removed_checked_and_given_data_like_every_other_id() {
     assert!(lp.sim().is_zombie(third));
     assert_eq!(p.reaped.len(), 1);
 }
+
+mod phases {
+    use linux_event::backend::Sim;
+    use linux_event::{Interest, Loop, PhaseEvent, Ready};
+
+    type Lp = Loop<Vec<&'static str>, 8, 8, Sim<8>>;
+
+    fn prep(_: &mut Lp, log: &mut Vec<&'static str>, _: PhaseEvent) {
+        log.push("prepare");
+    }
+
+    fn check(_: &mut Lp, log: &mut Vec<&'static str>, _: PhaseEvent) {
+        log.push("check");
+    }
+
+    #[test]
+    fn prepare_runs_before_the_wait_and_check_after_every_other_callback() {
+        let mut lp: Lp = Loop::with_backend(Sim::new()).unwrap();
+        let p = lp.prepare(0, prep).unwrap();
+        let c = lp.check(0, check).unwrap();
+        lp.watch(3, Interest::READ, 0, |_, log, _| log.push("io")).unwrap();
+        lp.after(core::time::Duration::ZERO, 0, |_, log, _| log.push("timer")).unwrap();
+        lp.sim().set_ready(3, Ready::READABLE).unwrap();
+        let mut log = Vec::new();
+        // Phase callbacks are not counted: the io and timer callbacks are.
+        assert_eq!(lp.run_once(&mut log, None).unwrap(), 2);
+        assert_eq!(log, ["prepare", "io", "timer", "check"]);
+        assert!(lp.remove(p) && lp.remove(c));
+        assert!(!lp.remove(p), "removed ids are stale");
+        log.clear();
+        lp.run_once(&mut log, None).unwrap();
+        assert_eq!(log, ["io"]);
+    }
+
+    #[test]
+    fn a_timer_added_by_a_prepare_callback_keeps_the_wait_from_blocking() {
+        let mut lp: Lp = Loop::with_backend(Sim::new()).unwrap();
+        lp.prepare(0, |lp, _, ev| {
+            lp.after(core::time::Duration::ZERO, 0, |_, log, _| log.push("due")).unwrap();
+            lp.remove(ev.prepare_id());
+        })
+        .unwrap();
+        // Sim's wait with nothing ready and no deadline would stall: make
+        // that an error, so a blocking wait shows.
+        lp.sim().set_stall_error(Some(linux_event::Errno::EIO));
+        let mut log = Vec::new();
+        assert_eq!(lp.run_once(&mut log, None), Ok(1));
+        assert_eq!(log, ["due"]);
+    }
+
+    #[derive(Default)]
+    struct Walk {
+        log: Vec<&'static str>,
+        b: Option<linux_event::CheckId>,
+    }
+
+    type Wl = Loop<Walk, 8, 8, Sim<8>>;
+
+    #[test]
+    fn phase_callbacks_added_or_removed_during_a_walk_are_honoured() {
+        let mut lp: Wl = Loop::with_backend(Sim::new()).unwrap();
+        // A removes itself and B, and adds D: B does not run, D runs in the same walk.
+        lp.check(0, |lp, w, ev| {
+            w.log.push("a");
+            lp.remove(ev.check_id());
+            if let Some(b) = w.b.take() {
+                assert!(lp.remove(b));
+            }
+            lp.check(0, |_, w: &mut Walk, _| w.log.push("d")).unwrap();
+        })
+        .unwrap();
+        let mut w = Walk { b: Some(lp.check(0, |_, w, _| w.log.push("b")).unwrap()), ..Walk::default() };
+        lp.check(0, |_, w, _| w.log.push("c")).unwrap();
+        lp.after(core::time::Duration::ZERO, 0, |_, _, _| {}).unwrap();
+        lp.run_once(&mut w, None).unwrap();
+        assert_eq!(w.log, ["a", "c", "d"]);
+        w.log.clear();
+        lp.after(core::time::Duration::ZERO, 0, |_, _, _| {}).unwrap();
+        lp.run_once(&mut w, None).unwrap();
+        assert_eq!(w.log, ["c", "d"]);
+    }
+
+    #[test]
+    fn a_full_phase_table_is_capacity_and_keeps_every_entry() {
+        let mut lp: Lp = Loop::with_backend(Sim::new()).unwrap();
+        for _ in 0..linux_event::PHASE_CALLBACKS {
+            lp.prepare(0, prep).unwrap();
+        }
+        assert_eq!(lp.prepare(0, prep), Err(linux_event::Error::Capacity));
+        lp.after(core::time::Duration::ZERO, 0, |_, _, _| {}).unwrap();
+        let mut log = Vec::new();
+        lp.run_once(&mut log, None).unwrap();
+        assert_eq!(log.len(), linux_event::PHASE_CALLBACKS);
+    }
+}

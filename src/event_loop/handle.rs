@@ -4,7 +4,7 @@
 
 #[cfg(feature = "children")]
 use super::Handler;
-use super::{Loop, TimerId, WatchId};
+use super::{CheckId, Loop, PrepareId, TimerId, WatchId};
 use crate::backend::Backend;
 #[cfg(feature = "children")]
 use crate::source::children::{PidId, ReaperId};
@@ -37,7 +37,8 @@ mod private {
 }
 
 /// An id of any kind of registration: [`WatchId`], [`TimerId`],
-/// [`SignalId`], [`PidId`], [`ReaperId`], [`WakeId`]. Sealed.
+/// [`SignalId`], [`PidId`], [`ReaperId`], [`WakeId`], [`PrepareId`],
+/// [`CheckId`]. Sealed.
 pub trait Id: private::IdOps {}
 
 impl<I: private::IdOps> Id for I {}
@@ -66,6 +67,30 @@ impl private::IdOps for TimerId {
             Some((callback, _)) => lp.timers.set_callback(self.0, (callback, data)),
             None => false,
         }
+    }
+}
+
+impl private::IdOps for PrepareId {
+    fn remove_from<C, const W: usize, const T: usize, B: Backend>(self, lp: &mut Loop<C, W, T, B>) -> bool {
+        lp.prepares.remove(self.0)
+    }
+    fn is_live_in<C, const W: usize, const T: usize, B: Backend>(self, lp: &Loop<C, W, T, B>) -> bool {
+        lp.prepares.is_live(self.0)
+    }
+    fn set_data_in<C, const W: usize, const T: usize, B: Backend>(self, lp: &mut Loop<C, W, T, B>, data: u64) -> bool {
+        lp.prepares.set_data(self.0, data)
+    }
+}
+
+impl private::IdOps for CheckId {
+    fn remove_from<C, const W: usize, const T: usize, B: Backend>(self, lp: &mut Loop<C, W, T, B>) -> bool {
+        lp.checks.remove(self.0)
+    }
+    fn is_live_in<C, const W: usize, const T: usize, B: Backend>(self, lp: &Loop<C, W, T, B>) -> bool {
+        lp.checks.is_live(self.0)
+    }
+    fn set_data_in<C, const W: usize, const T: usize, B: Backend>(self, lp: &mut Loop<C, W, T, B>, data: u64) -> bool {
+        lp.checks.set_data(self.0, data)
     }
 }
 

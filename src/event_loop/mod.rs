@@ -5,6 +5,7 @@
 //! the tables and the sources, never `sys`, and never allocates.
 
 mod handle;
+mod phases;
 #[cfg(feature = "children")]
 mod pid;
 #[allow(unsafe_code)]
@@ -18,6 +19,7 @@ mod wake;
 mod watch;
 
 pub use handle::{Id, LoopTypes};
+pub use phases::{CheckId, PHASE_CALLBACKS, PhaseEvent, PhaseFn, PrepareId};
 pub use place::{Placed, StaticLoop};
 pub use timer::{TimerEvent, TimerId};
 pub use watch::{WatchEvent, WatchId, WatchOptions};
@@ -137,6 +139,8 @@ pub struct Loop<C, const W: usize = 256, const T: usize = 256, B: Backend = Epol
     signals: SignalSource<SignalFn<Self>, B>,
     #[cfg(feature = "children")]
     children: ChildSource<ReaperFn<Self>, B, W>,
+    prepares: phases::Phase<PhaseFn<Self>>,
+    checks: phases::Phase<PhaseFn<Self>>,
     stop_requested: bool,
     running: bool,
     dispatching: bool,
@@ -198,6 +202,8 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             signals: SignalSource::new(),
             #[cfg(feature = "children")]
             children: ChildSource::new(),
+            prepares: phases::Phase::new(),
+            checks: phases::Phase::new(),
             stop_requested: false,
             running: false,
             dispatching: false,

@@ -46,6 +46,8 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             addr_of_mut!((*place).waker).write(crate::source::waker::WakerSource::new());
             #[cfg(feature = "signals")]
             addr_of_mut!((*place).signals).write(crate::source::signals::SignalSource::new());
+            addr_of_mut!((*place).prepares).write(super::phases::Phase::new());
+            addr_of_mut!((*place).checks).write(super::phases::Phase::new());
             addr_of_mut!((*place).stop_requested).write(false);
             addr_of_mut!((*place).running).write(false);
             addr_of_mut!((*place).dispatching).write(false);

@@ -71,6 +71,11 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         if !self.failed_deregs.is_empty() {
             self.retry_deregistrations();
         }
+        if !self.prepares.is_empty() {
+            self.dispatching = true;
+            self.run_phase(ctx, true);
+            self.dispatching = false;
+        }
         let mut deadline = self.timers.peek_deadline().map(Instant::from_nanos);
         if let Some(t) = timeout {
             let limit = if t.is_zero() { self.now } else { self.update_now()? + t };
@@ -126,6 +131,9 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             calls += self.reap_children(ctx);
         }
         calls += self.fire_timers(ctx, seq_limit);
+        if !self.checks.is_empty() {
+            self.run_phase(ctx, false);
+        }
         Ok(calls)
     }
 
