@@ -7,7 +7,7 @@ use super::kernel::Kernel;
 use super::sys_objects::sys_objects;
 use super::{EVENT_BATCH, ReadyEvent};
 use crate::interest::{Interest, Trigger};
-use crate::sys::aio::{FdKind, fd_kind};
+use crate::sys::fd_kind::{FdKind, fd_kind};
 use crate::sys::io_uring::{Cqe, ETIME, Op, Ring, Sqe};
 use crate::sys::{Errno, OwnedFd, RawFd, clock};
 use crate::time::Instant;
