@@ -5,7 +5,7 @@
 use super::slots::{Slots, State, poll_mask, ready_of};
 use super::kernel::Kernel;
 use super::sys_objects::sys_objects;
-use super::{EVENT_BATCH, ReadyEvent};
+use super::{EVENT_BATCH, ReadyEvent, relative_timeout};
 use crate::interest::{Interest, Trigger};
 use crate::sys::fd_kind::{FdKind, fd_kind};
 use crate::sys::io_uring::{Cqe, ETIME, Op, Ring, Sqe};
@@ -452,10 +452,7 @@ impl IoUring {
             let timeout = if busy {
                 Some(0)
             } else {
-                match deadline {
-                    Some(d) => Some(d.as_nanos().saturating_sub(clock::monotonic_ns()?)),
-                    None => None,
-                }
+                relative_timeout(deadline)?
             };
             if timeout == Some(0) {
                 timed_out = true;
@@ -490,10 +487,7 @@ impl IoUring {
         if filled > 0 || timed_out || self.retry {
             return Ok(Some(filled));
         }
-        match deadline {
-            Some(d) if d.as_nanos() <= clock::monotonic_ns()? => Ok(Some(0)),
-            _ => Ok(None),
-        }
+        if relative_timeout(deadline)? == Some(0) { Ok(Some(0)) } else { Ok(None) }
     }
 }
 

@@ -5,7 +5,7 @@
 use super::slots::{Slots, State, poll_mask, ready_of};
 use super::kernel::Kernel;
 use super::sys_objects::sys_objects;
-use super::{EVENT_BATCH, Epoll, EpollTimer, ReadyEvent};
+use super::{EVENT_BATCH, Epoll, EpollTimer, ReadyEvent, relative_timeout};
 use crate::interest::{Interest, Trigger};
 use crate::sys::aio::{Context, IoEvent, Iocbs};
 use crate::sys::fd_kind::{FdKind, fd_kind, is_signalfd};
@@ -581,10 +581,7 @@ impl LinuxAio {
             let timeout = if self.retry {
                 Some(0)
             } else {
-                match deadline {
-                    Some(d) => Some(d.as_nanos().saturating_sub(clock::monotonic_ns()?)),
-                    None => None,
-                }
+                relative_timeout(deadline)?
             };
             if timeout == Some(0) && reads_ring {
                 timed_out = true;
@@ -605,10 +602,7 @@ impl LinuxAio {
             return Ok(Some(filled));
         }
         // Only stale completions: wait again unless the deadline passed.
-        match deadline {
-            Some(d) if d.as_nanos() <= clock::monotonic_ns()? => Ok(Some(0)),
-            _ => Ok(None),
-        }
+        if relative_timeout(deadline)? == Some(0) { Ok(Some(0)) } else { Ok(None) }
     }
 }
 

@@ -24,12 +24,14 @@ pub(crate) use doorbell::Doorbell;
 pub use doorbell::{MAX_WAKERS, Waker};
 pub use epoll::{Epoll, EpollTimer};
 pub use io_uring::{IoUring, UringConfig};
-pub use linux_aio::{AioConfig, LinuxAio};
 pub(crate) use kernel::{ChildTarget, Kernel, ObjectFd, Ring};
+pub use linux_aio::{AioConfig, LinuxAio};
 pub use sim::{Sim, SimFd, SimRegistration};
 pub use thread_masks::MAX_SIGNAL_THREADS;
 
 use crate::interest::Ready;
+use crate::sys::{Errno, clock};
+use crate::time::Instant;
 
 /// One readiness report: the key the fd was registered with, and what is ready.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
@@ -49,6 +51,17 @@ impl Default for Ready {
 /// The most events one wait reports; the rest stay queued in the kernel for
 /// the next pass.
 pub const EVENT_BATCH: usize = 64;
+
+/// How long from now until `deadline`, in nanoseconds of the monotonic clock
+/// read right now: `None` without a deadline, 0 once it has passed. Every
+/// relative wait timeout (`epoll_pwait2`, `io_getevents`, `io_uring_enter`)
+/// and every "has the deadline passed" check of the backends comes from here.
+fn relative_timeout(deadline: Option<Instant>) -> Result<Option<u64>, Errno> {
+    match deadline {
+        Some(d) => Ok(Some(d.as_nanos().saturating_sub(clock::monotonic_ns()?))),
+        None => Ok(None),
+    }
+}
 
 /// A backend the loop can run on: [`Epoll`], [`LinuxAio`], [`IoUring`],
 /// [`AnyBackend`] or [`Sim`].
