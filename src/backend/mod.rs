@@ -14,6 +14,7 @@ mod epoll;
 mod io_uring;
 mod kernel;
 mod linux_aio;
+mod oneshot;
 mod sim;
 mod slots;
 pub(crate) mod sys_objects;
