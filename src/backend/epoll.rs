@@ -8,7 +8,7 @@
 
 use super::kernel::Kernel;
 use super::sys_objects::sys_objects;
-use super::{EVENT_BATCH, ReadyEvent};
+use super::{EVENT_BATCH, ReadyEvent, relative_timeout};
 use crate::interest::{Interest, Ready, Trigger};
 use crate::sys::epoll::{self, CtlOp, EpollEvent};
 use crate::sys::{Errno, OwnedFd, RawFd, clock, timerfd};
@@ -163,17 +163,11 @@ impl Kernel for Epoll {
         let epfd = self.epfd.as_raw_fd();
         let result = match &mut self.deadlines {
             Deadlines::WaitTimeout => {
-                let timeout = match deadline {
-                    Some(d) => Some(timespec(d.as_nanos().saturating_sub(clock::monotonic_ns()?))),
-                    None => None,
-                };
+                let timeout = relative_timeout(deadline)?.map(timespec);
                 epoll::pwait2(epfd, &mut raw[..max], timeout.as_ref())
             }
             Deadlines::Timerfd { fd, armed } => {
-                let due_now = match deadline {
-                    Some(d) => d.as_nanos() <= clock::monotonic_ns()?,
-                    None => false,
-                };
+                let due_now = relative_timeout(deadline)? == Some(0);
                 if !due_now {
                     // Re-arm only when the earliest deadline moved earlier than
                     // what is armed (or nothing is); a later one just costs an

@@ -3,11 +3,11 @@
 //! The explanation lives on [`IoUring`] (this module is private).
 
 use super::kernel::Kernel;
-use super::slots::{Slots, State, poll_mask, ready_of};
+use super::oneshot::{Armed, Collected, Completion, OneShot, PollKernel, Stop};
+use super::slots::{Slot, Slots, State, poll_mask, request_data};
 use super::sys_objects::sys_objects;
 use super::{EVENT_BATCH, ReadyEvent};
-use crate::interest::{Interest, Trigger};
-use crate::sys::aio::{FdKind, fd_kind};
+use crate::interest::{Interest, Ready, Trigger};
 use crate::sys::io_uring::{Cqe, ETIME, Op, Ring, Sqe};
 use crate::sys::{Errno, OwnedFd, RawFd, clock};
 use crate::time::Instant;
@@ -42,7 +42,8 @@ impl Default for UringConfig {
     }
 }
 
-/// `user_data` of requests whose completions are not about a slot.
+/// `user_data` of requests whose completions are not about a slot (no
+/// table index is `u32::MAX`).
 const NOT_A_SLOT: u64 = u64::MAX;
 /// `IOSQE_CQE_SKIP_SUCCESS`: no completion unless the request fails.
 const CQE_SKIP_SUCCESS: u8 = 1 << u::io_uring_sqe_flags_bit::IOSQE_CQE_SKIP_SUCCESS_BIT as u8;
@@ -109,8 +110,13 @@ const SETUP_FLAGS: [u32; 3] = [u::IORING_SETUP_CLAMP | u::IORING_SETUP_SUBMIT_AL
 /// and directories are refused with `EPERM`, as epoll does. An armed poll
 /// holds a reference to its file: unwatch before close.
 pub struct IoUring {
+    machine: OneShot,
+    uring: Uring,
+}
+
+/// The io_uring side of [`IoUring`]: the ring and what the kernel offers.
+struct Uring {
     ring: Ring,
-    slots: Slots,
     config: UringConfig,
     multishot: bool,
     skip_success: bool,
@@ -118,7 +124,8 @@ pub struct IoUring {
     dropped_seen: u32,
     overflows: u32,
     grows: u32,
-    /// A submission was refused for now (`EBUSY`/`EAGAIN`): do not block.
+    /// `io_uring_enter` refused the submission for now (`EBUSY`/`EAGAIN`):
+    /// the SQEs stay in the SQ ring, and the next wait does not block.
     retry: bool,
 }
 
@@ -142,7 +149,7 @@ impl IoUring {
     /// A backend as `config` says. `EINVAL` for a capacity of 0 or beyond
     /// `u32::MAX / 4`, or ring sizes the kernel refuses.
     pub fn with_config(config: UringConfig) -> Result<IoUring, Errno> {
-        let slots = Slots::new(config.capacity, 0)?;
+        let machine = OneShot::new(config.capacity)?;
         let ring = make_ring(config.sq_entries, config.cq_entries)?;
         let features = ring.features();
         if features & u::IORING_FEAT_EXT_ARG == 0 {
@@ -152,70 +159,63 @@ impl IoUring {
         if !probe.supports(Op::IORING_OP_POLL_ADD) || !probe.supports(Op::IORING_OP_POLL_REMOVE) {
             return Err(Errno::EOPNOTSUPP);
         }
-        Ok(IoUring {
+        let uring = Uring {
             multishot: config.multishot && features & u::IORING_FEAT_RSRC_TAGS != 0,
             skip_success: features & u::IORING_FEAT_CQE_SKIP != 0,
             dropped_seen: ring.cq_overflow(),
             ring,
-            slots,
             config,
             overflows: 0,
             grows: 0,
             retry: false,
-        })
+        };
+        Ok(IoUring { machine, uring })
     }
 
     /// Key slots this backend has room for.
     pub fn capacity(&self) -> u32 {
-        self.slots.capacity()
+        self.machine.slots.capacity()
     }
 
     /// The ring's fd (the backend's own fd: watching it is refused). It
     /// changes when the ring grows.
     pub fn as_raw_fd(&self) -> RawFd {
-        self.ring.as_raw_fd()
+        self.uring.ring.as_raw_fd()
     }
 
     /// Whether edge-triggered registrations use multishot polls (exact edge
     /// semantics) rather than re-armed one-shot polls (reported like level).
     pub fn multishot(&self) -> bool {
-        self.multishot
+        self.uring.multishot
     }
 
     /// `IORING_FEAT_*` bits the kernel reported.
     pub fn features(&self) -> u32 {
-        self.ring.features()
+        self.uring.ring.features()
     }
 
     /// `IORING_SETUP_*` flags the ring was set up with.
     pub fn setup_flags(&self) -> u32 {
-        self.ring.setup_flags()
+        self.uring.ring.setup_flags()
     }
 
     /// Current CQ ring size.
     pub fn cq_entries(&self) -> u32 {
-        self.ring.cq_entries()
+        self.uring.ring.cq_entries()
     }
 
     /// How many times completions overflowed the CQ ring.
     pub fn overflows(&self) -> u32 {
-        self.overflows
+        self.uring.overflows
     }
 
     /// How many times the ring was replaced by a larger one.
     pub fn grows(&self) -> u32 {
-        self.grows
+        self.uring.grows
     }
+}
 
-    fn data(generation: u32, i: usize) -> u64 {
-        (u64::from(generation) << 32) | i as u64
-    }
-
-    /// Whether slot `s`'s poll is (or would be) a multishot one.
-    fn multishot_for(&self, trigger: Trigger) -> bool {
-        trigger == Trigger::Edge && self.multishot
-    }
-
+impl Uring {
     /// Copies `sqe` into the SQ ring, submitting what is there first when
     /// the ring is full.
     fn push(&mut self, sqe: &Sqe) -> Result<(), Errno> {
@@ -227,174 +227,23 @@ impl IoUring {
         if self.ring.push(sqe) { Ok(()) } else { Err(Errno::EBUSY) }
     }
 
-    /// Queues the removal of slot `i`'s armed poll. Best effort: if it cannot
-    /// be queued, the poll's completions are stale anyway.
-    fn remove(&mut self, i: usize) {
-        let Some(s) = self.slots.get(i) else { return };
+    /// Queues the removal of the poll slot `i` armed with `generation`. Best
+    /// effort: if it cannot be queued, the poll's completions are stale anyway.
+    fn remove(&mut self, i: usize, generation: u32) {
         let sqe = Sqe {
             opcode: Op::IORING_OP_POLL_REMOVE as u8,
             flags: if self.skip_success { CQE_SKIP_SUCCESS } else { 0 },
             fd: -1,
-            addr: Self::data(s.generation, i),
+            addr: request_data(i, generation),
             user_data: NOT_A_SLOT,
             ..Sqe::default()
         };
         let _ = self.push(&sqe);
     }
 
-    /// Takes slot `i` out of the kernel and unbinds its fd.
-    fn release(&mut self, i: usize) {
-        let Some(s) = self.slots.get(i).copied() else { return };
-        if s.state == State::InFlight {
-            self.remove(i);
-        }
-        if s.fd >= 0 && self.slots.index_of_fd(s.fd) == Some(i) {
-            self.slots.unbind_fd(s.fd);
-        }
-        if let Some(m) = self.slots.get_mut(i) {
-            m.state = State::Free;
-            m.fd = -1;
-        }
-    }
-
-    /// Register and modify: brings slot `i` to `fd`/`key`/`interest`/`trigger`.
-    fn apply(&mut self, i: usize, fd: RawFd, key: u64, interest: Interest, trigger: Trigger) -> Result<(), Errno> {
-        // fstat on every call: a bad or closed fd is EBADF and a regular
-        // file EPERM, as epoll says, also for a modify (a replacement).
-        if fd_kind(fd)? == FdKind::NotPollable {
-            return Err(Errno::EPERM);
-        }
-        if let Some(j) = self.slots.index_of_fd(fd)
-            && j != i
-        {
-            self.release(j);
-        }
-        let old = self.slots.get(i).copied().ok_or(Errno::ENOSPC)?;
-        if old.state != State::Free && old.fd != fd {
-            self.release(i);
-        }
-        let old = self.slots.get(i).copied().ok_or(Errno::ENOSPC)?;
-        let keep = old.state == State::InFlight
-            && old.fd == fd
-            && old.interest() == interest
-            && trigger != Trigger::Edge
-            && self.multishot_for(old.trigger()) == self.multishot_for(trigger);
-        if old.state == State::InFlight && !keep {
-            self.remove(i);
-        }
-        let s = self.slots.get_mut(i).ok_or(Errno::ENOSPC)?;
-        s.set(fd, key, interest, trigger);
-        if !keep {
-            s.state = State::Queued;
-            self.slots.enqueue(i);
-        }
-        self.slots.bind_fd(fd, i);
-        Ok(())
-    }
-
-    /// Copies a `POLL_ADD` for every queued slot into the SQ ring.
-    fn flush(&mut self) -> Result<(), Errno> {
-        let n = self.slots.take_queue();
-        for q in 0..n {
-            let i = self.slots.batch(n)[q] as usize;
-            let multishot_ok = self.multishot;
-            let Some(s) = self.slots.get_mut(i) else { continue };
-            s.generation = s.generation.wrapping_add(1);
-            s.state = State::InFlight;
-            let multi = s.trigger() == Trigger::Edge && multishot_ok;
-            let sqe = Sqe {
-                opcode: Op::IORING_OP_POLL_ADD as u8,
-                fd: s.fd,
-                op_flags: poll_mask(s.interest()),
-                len: if multi { u::IORING_POLL_ADD_MULTI } else { 0 },
-                user_data: Self::data(s.generation, i),
-                ..Sqe::default()
-            };
-            if let Err(e) = self.push(&sqe) {
-                // Keep what could not be queued for the next pass.
-                for r in q..n {
-                    let j = self.slots.batch(n)[r] as usize;
-                    if let Some(s) = self.slots.get_mut(j) {
-                        s.state = State::Queued;
-                    }
-                }
-                self.slots.requeue_batch(q, n);
-                return Err(e);
-            }
-        }
-        Ok(())
-    }
-
-    /// Turns completions into events for the loop, merging several of one
-    /// slot; appends to `out` from `*filled`.
-    fn complete(&mut self, cqes: &[Cqe], out: &mut [ReadyEvent], filled: &mut usize) {
-        let pass = self.slots.pass;
-        for c in cqes {
-            let i = c.user_data as u32 as usize;
-            let generation = (c.user_data >> 32) as u32;
-            let multishot_on = self.multishot;
-            let Some(s) = self.slots.get_mut(i) else { continue };
-            if c.user_data == NOT_A_SLOT || s.state != State::InFlight || s.generation != generation {
-                continue;
-            }
-            let more = c.flags & u::IORING_CQE_F_MORE != 0;
-            if c.res < 0 {
-                let e = Errno::from_raw(c.res.unsigned_abs() as u16);
-                let requeue = match e {
-                    // Closed before it was armed: like epoll forgetting it.
-                    Errno::EBADF => false,
-                    // A kernel that refuses multishot after all.
-                    Errno::EINVAL if s.trigger() == Trigger::Edge && multishot_on => {
-                        self.multishot = false;
-                        true
-                    }
-                    // Cancelled by the kernel (not by us: ours are stale).
-                    Errno::ECANCELED => true,
-                    _ => {
-                        s.state = State::Dead;
-                        out[*filled] = ReadyEvent { key: s.key, ready: crate::interest::Ready::ERROR };
-                        *filled += 1;
-                        continue;
-                    }
-                };
-                s.state = if requeue { State::Queued } else { State::Dead };
-                if requeue {
-                    self.slots.enqueue(i);
-                }
-                continue;
-            }
-            let ready = ready_of(c.res as u32);
-            s.state = if more {
-                State::InFlight
-            } else if s.trigger() == Trigger::Oneshot {
-                State::Disarmed
-            } else {
-                State::Queued
-            };
-            let (key, mark, at) = (s.key, s.mark, s.at as usize);
-            let merged = mark == pass && at < *filled && out[at].key == key;
-            if !merged && !ready.is_empty() {
-                s.mark = pass;
-                s.at = *filled as u32;
-            }
-            if s.state == State::Queued {
-                self.slots.enqueue(i);
-            }
-            if ready.is_empty() {
-                continue;
-            }
-            if merged {
-                out[at].ready |= ready;
-            } else {
-                out[*filled] = ReadyEvent { key, ready };
-                *filled += 1;
-            }
-        }
-    }
-
     /// Completions did not fit the CQ ring: grow it, or make sure nothing
     /// stays lost.
-    fn overflowed(&mut self) -> Result<(), Errno> {
+    fn overflowed(&mut self, machine: &mut OneShot) -> Result<(), Errno> {
         self.overflows += 1;
         let cq = self.ring.cq_entries().saturating_mul(2);
         if cq <= self.config.max_cq_entries
@@ -405,58 +254,85 @@ impl IoUring {
             self.ring = ring;
             self.dropped_seen = self.ring.cq_overflow();
             self.grows += 1;
-            self.requeue_armed(false);
+            machine.rearm_in_flight(|_, _| {});
             return Ok(());
         }
         if self.ring.features() & u::IORING_FEAT_NODROP == 0 {
             // Completions were dropped: re-arm every poll, which reports
             // again whatever is ready.
-            self.requeue_armed(true);
+            machine.rearm_in_flight(|i, s| self.remove(i, s.generation));
         }
         self.dropped_seen = self.ring.cq_overflow();
         Ok(())
     }
+}
 
-    fn requeue_armed(&mut self, remove_first: bool) {
-        for i in self.slots.indices() {
-            if self.slots.get(i).is_some_and(|s| s.state == State::InFlight) {
-                if remove_first {
-                    self.remove(i);
-                }
-                if let Some(s) = self.slots.get_mut(i) {
-                    s.state = State::Queued;
-                }
-                self.slots.enqueue(i);
+impl PollKernel for Uring {
+    /// Copies a `POLL_ADD` per slot into the SQ ring; the wait submits them.
+    #[inline]
+    fn arm(&mut self, slots: &Slots, batch: &[u32]) -> Armed {
+        for (q, &i) in batch.iter().enumerate() {
+            let Some(s) = slots.get(i as usize) else { continue };
+            let sqe = Sqe {
+                opcode: Op::IORING_OP_POLL_ADD as u8,
+                fd: s.fd,
+                op_flags: poll_mask(s.interest()),
+                len: if self.multishot(s.trigger()) { u::IORING_POLL_ADD_MULTI } else { 0 },
+                user_data: request_data(i as usize, s.generation),
+                ..Sqe::default()
+            };
+            if let Err(e) = self.push(&sqe) {
+                // A full SQ ring the kernel will not take now (EBUSY, EAGAIN).
+                let stop = if matches!(e, Errno::EBUSY | Errno::EAGAIN) { Stop::Later } else { Stop::Failed(e) };
+                return Armed { taken: q, stop: Some(stop) };
+            }
+        }
+        Armed { taken: batch.len(), stop: None }
+    }
+
+    fn disarm(&mut self, i: usize, slot: &Slot) -> Result<(), Errno> {
+        if slot.state == State::InFlight {
+            self.remove(i, slot.generation);
+        }
+        Ok(())
+    }
+
+    fn refused(&mut self, slot: &mut Slot, e: Errno) -> Option<Ready> {
+        match e {
+            // A kernel that refuses multishot after all.
+            Errno::EINVAL if slot.trigger() == Trigger::Edge && self.multishot => {
+                self.multishot = false;
+                slot.state = State::Queued;
+                None
+            }
+            // Cancelled by the kernel (not by us: ours are stale).
+            Errno::ECANCELED => {
+                slot.state = State::Queued;
+                None
+            }
+            _ => {
+                slot.state = State::Dead;
+                Some(Ready::ERROR)
             }
         }
     }
 
-    /// One wait; `Ok(None)` when it only saw stale completions and should be
-    /// repeated (the deadline has not passed).
-    fn wait_once(&mut self, out: &mut [ReadyEvent], deadline: Option<Instant>) -> Result<Option<usize>, Errno> {
-        self.slots.pass = self.slots.pass.wrapping_add(1);
-        // A full SQ ring the kernel will not take now (EBUSY, EAGAIN): what
-        // is left waits for the next pass, and this one does not block.
-        let refused = match self.flush() {
-            Ok(()) => false,
-            Err(Errno::EBUSY | Errno::EAGAIN) => true,
-            Err(e) => return Err(e),
-        };
+    /// One `io_uring_enter` submits the staged SQEs and waits, with its own
+    /// relative timeout; completions are read from the mapped CQ ring.
+    #[inline]
+    fn collect(
+        &mut self,
+        machine: &mut OneShot,
+        out: &mut [ReadyEvent],
+        deadline: Option<Instant>,
+    ) -> Result<Collected, Errno> {
         let max = out.len().min(EVENT_BATCH);
         let to_submit = self.ring.sq_pending();
         let mut timed_out = false;
-        let busy = refused || self.retry;
         let entered = if self.ring.cq_ready() > 0 {
             if to_submit > 0 { Some(self.ring.enter(to_submit, 0, u::IORING_ENTER_GETEVENTS, None)) } else { None }
         } else {
-            let timeout = if busy {
-                Some(0)
-            } else {
-                match deadline {
-                    Some(d) => Some(d.as_nanos().saturating_sub(clock::monotonic_ns()?)),
-                    None => None,
-                }
-            };
+            let timeout = machine.timeout(deadline, self.retry)?;
             if timeout == Some(0) {
                 timed_out = true;
                 Some(self.ring.enter(to_submit, 0, u::IORING_ENTER_GETEVENTS, None))
@@ -482,18 +358,24 @@ impl IoUring {
             if got == 0 {
                 break;
             }
-            self.complete(&cqes[..got], out, &mut filled);
+            for c in &cqes[..got] {
+                if c.user_data == NOT_A_SLOT {
+                    continue;
+                }
+                let result =
+                    if c.res < 0 { Err(Errno::from_raw(c.res.unsigned_abs() as u16)) } else { Ok(c.res as u32) };
+                let more = c.flags & u::IORING_CQE_F_MORE != 0;
+                machine.complete(self, Completion { data: c.user_data, result, more }, out, &mut filled);
+            }
         }
         if self.ring.sq_flags() & u::IORING_SQ_CQ_OVERFLOW != 0 || self.ring.cq_overflow() != self.dropped_seen {
-            self.overflowed()?;
+            self.overflowed(machine)?;
         }
-        if filled > 0 || timed_out || self.retry {
-            return Ok(Some(filled));
-        }
-        match deadline {
-            Some(d) if d.as_nanos() <= clock::monotonic_ns()? => Ok(Some(0)),
-            _ => Ok(None),
-        }
+        Ok(Collected { filled, over: timed_out || self.retry })
+    }
+
+    fn multishot(&self, trigger: Trigger) -> bool {
+        trigger == Trigger::Edge && self.multishot
     }
 }
 
@@ -518,28 +400,20 @@ impl Kernel for IoUring {
     }
 
     fn register(&mut self, fd: RawFd, key: u64, interest: Interest, trigger: Trigger) -> Result<(), Errno> {
-        let i = self.slots.index_of_key(key)?;
-        self.apply(i, fd, key, interest, trigger)
+        self.machine.apply(&mut self.uring, fd, key, interest, trigger)
     }
 
     fn modify(&mut self, fd: RawFd, key: u64, interest: Interest, trigger: Trigger) -> Result<(), Errno> {
-        let i = self.slots.index_of_key(key)?;
-        self.apply(i, fd, key, interest, trigger)
+        self.machine.apply(&mut self.uring, fd, key, interest, trigger)
     }
 
-    fn deregister(&mut self, fd: RawFd, _key: u64) -> Result<(), Errno> {
-        if let Some(i) = self.slots.index_of_fd(fd) {
-            self.release(i);
-        }
+    fn deregister(&mut self, fd: RawFd, key: u64) -> Result<(), Errno> {
+        self.machine.deregister(&mut self.uring, fd, key);
         Ok(())
     }
 
     fn wait(&mut self, out: &mut [ReadyEvent], deadline: Option<Instant>) -> Result<usize, Errno> {
-        loop {
-            if let Some(n) = self.wait_once(out, deadline)? {
-                return Ok(n);
-            }
-        }
+        self.machine.wait(&mut self.uring, out, deadline)
     }
 
     fn now(&mut self) -> Result<Instant, Errno> {
@@ -547,7 +421,7 @@ impl Kernel for IoUring {
     }
 
     fn owns_fd(&self, fd: RawFd) -> bool {
-        fd == self.ring.as_raw_fd()
+        fd == self.uring.ring.as_raw_fd()
     }
 
     fn check_fd(&self, fd: RawFd) -> Result<(), Errno> {
@@ -555,7 +429,7 @@ impl Kernel for IoUring {
     }
 
     fn capacity(&self) -> Option<usize> {
-        Some(self.slots.capacity() as usize)
+        Some(self.machine.slots.capacity() as usize)
     }
 
     sys_objects!();

@@ -3,12 +3,15 @@
 //! The explanation lives on [`LinuxAio`] (this module is private).
 
 use super::kernel::Kernel;
-use super::slots::{Slots, State, poll_mask, ready_of};
+use super::oneshot::{Armed, Collected, Completion, OneShot, PollKernel, Stop};
+use super::slots::{Slot, Slots, State, poll_mask, request_data};
 use super::sys_objects::sys_objects;
 use super::{EVENT_BATCH, Epoll, EpollTimer, ReadyEvent};
-use crate::interest::{Interest, Trigger};
-use crate::sys::aio::{Context, FdKind, IoEvent, Iocbs, fd_kind, is_signalfd};
+use crate::interest::{Interest, Ready, Trigger};
+use crate::sys::aio::{Context, IoEvent, Iocbs};
+use crate::sys::fd_kind::{FdKind, is_signalfd};
 use crate::sys::{Errno, OwnedFd, RawFd, clock, eventfd};
+use crate::table::Key;
 use crate::time::Instant;
 use linux_raw_sys::general as k;
 
@@ -103,11 +106,17 @@ const RESFD_KEY: u64 = crate::table::Key::BACKEND_WAKE.to_u64();
 /// call; while the inner epoll is the waiter, its timerfd (as the epoll
 /// backend). No syscall is made for a deadline that is already due.
 pub struct LinuxAio {
+    machine: OneShot,
+    aio: Aio,
+}
+
+/// The Linux AIO side of [`LinuxAio`]: its kernel objects and what it
+/// counts about them.
+struct Aio {
     // Field order is drop order: the context (io_destroy cancels and waits
     // for every request) goes before the iocb table it points into.
     ctx: Option<Context>,
     iocbs: Iocbs,
-    slots: Slots,
     inner: Epoll,
     /// Signalled by the kernel for every completed iocb; in `inner` while
     /// `in_epoll > 0`.
@@ -118,8 +127,7 @@ pub struct LinuxAio {
     /// Requests submitted whose completion has not been read (cancelled
     /// ones included).
     in_flight: u32,
-    /// `io_submit` said `EAGAIN`: queued polls wait, the next wait must not block.
-    retry: bool,
+    /// Arming rounds in a row in which `io_submit` said `EAGAIN`.
     eagain_passes: u32,
     config: AioConfig,
     fallback: Option<Errno>,
@@ -148,79 +156,84 @@ impl LinuxAio {
         if config.initial_events == 0 {
             return Err(Errno::EINVAL);
         }
-        let slots = Slots::new(config.capacity, 0)?;
+        let machine = OneShot::new(config.capacity)?;
         let mut ctx = Context::setup(config.initial_events.min(config.max_events.max(1)))?;
         if !config.read_ring {
             ctx.disable_ring();
         }
-        Ok(LinuxAio {
+        let aio = Aio {
             ctx: Some(ctx),
-            iocbs: Iocbs::new(slots.len())?,
-            slots,
+            iocbs: Iocbs::new(machine.slots.len())?,
             inner: Epoll::with_timer(EpollTimer::Timerfd)?,
             resfd: eventfd::create()?,
             resfd_registered: false,
             in_epoll: 0,
             in_flight: 0,
-            retry: false,
             eagain_passes: 0,
             config,
             fallback: None,
             grows: 0,
-        })
+        };
+        Ok(LinuxAio { machine, aio })
     }
 
     /// Key slots this backend has room for.
     pub fn capacity(&self) -> u32 {
-        self.slots.capacity()
+        self.machine.slots.capacity()
     }
 
     /// The inner epoll's fd (the backend's own fd: watching it is refused).
     pub fn as_raw_fd(&self) -> RawFd {
-        self.inner.as_raw_fd()
+        self.aio.inner.as_raw_fd()
     }
 
     /// Whether completions are read from the shared ring (its header checked
     /// out) rather than with `io_getevents`. `false` after a fallback.
     pub fn reads_ring(&self) -> bool {
-        self.ctx.as_ref().is_some_and(Context::reads_ring)
+        self.aio.reads_ring()
     }
 
     /// Events the AIO context is currently set up for (0 after a fallback).
     pub fn context_events(&self) -> u32 {
-        self.ctx.as_ref().map_or(0, Context::size)
+        self.aio.context_events()
     }
 
     /// How many times the context grew.
     pub fn grows(&self) -> u32 {
-        self.grows
+        self.aio.grows
     }
 
     /// Why the backend fell back to epoll as a whole, if it did (the errno
     /// of the failed `io_setup` when the context had to grow).
     pub fn fallback(&self) -> Option<Errno> {
-        self.fallback
+        self.aio.fallback
     }
 
     /// Whether `fd` is currently handed to the inner epoll (refused by AIO,
-    /// edge-triggered, a signalfd, or everything after a fallback).
+    /// edge-triggered, a signalfd, or everything after a fallback). Looks
+    /// through every slot: it is for tests and diagnostics.
     pub fn in_inner_epoll(&self, fd: RawFd) -> bool {
-        if self.ctx.is_none() {
-            return true;
-        }
-        self.slots.index_of_fd(fd).and_then(|i| self.slots.get(i)).is_some_and(|s| s.state == State::Epoll)
+        let slots = &self.machine.slots;
+        self.aio.ctx.is_none()
+            || slots.indices().any(|i| slots.get(i).is_some_and(|s| s.fd == fd && s.state == State::Epoll))
+    }
+}
+
+impl Aio {
+    fn reads_ring(&self) -> bool {
+        self.ctx.as_ref().is_some_and(Context::reads_ring)
     }
 
-    fn data(generation: u32, i: usize) -> u64 {
-        (u64::from(generation) << 32) | i as u64
+    fn context_events(&self) -> u32 {
+        self.ctx.as_ref().map_or(0, Context::size)
     }
 
     /// Whether `fd` must live in the inner epoll whatever its trigger: a
-    /// signalfd (the loop's own, in the reserved signal slot, or one of the
+    /// signalfd (the loop's own, under its reserved key, or one of the
     /// user's; when `/proc` cannot tell, any anonymous-inode fd is assumed
     /// to be one).
-    fn needs_epoll(&self, i: usize, fd: RawFd, kind: FdKind) -> bool {
-        i == (self.slots.capacity() + 2) as usize || (kind == FdKind::Anon && is_signalfd(fd) != Some(false))
+    fn needs_epoll(key: u64, fd: RawFd, kind: FdKind) -> bool {
+        Key::from_u64(key).slot == Key::SIGNALS.slot || (kind == FdKind::Anon && is_signalfd(fd) != Some(false))
     }
 
     fn epoll_members(&mut self, delta: i32) -> Result<(), Errno> {
@@ -238,221 +251,27 @@ impl LinuxAio {
         Ok(())
     }
 
-    /// Takes slot `i` out of the kernel (cancelling its poll or removing it
-    /// from the inner epoll) and unbinds its fd.
-    fn release(&mut self, i: usize) {
-        let Some(s) = self.slots.get(i).copied() else { return };
-        match s.state {
-            State::InFlight => {
-                if let Some(ctx) = &self.ctx {
-                    // Found or already completed: either way its completion
-                    // arrives (or arrived) with a generation that is stale
-                    // once the state changes; other errors cannot happen for
-                    // a table address.
-                    let _ = ctx.cancel(&self.iocbs, i);
-                }
-            }
-            State::Epoll => {
-                let _ = self.inner.deregister(s.fd, s.key);
-                let _ = self.epoll_members(-1);
-            }
-            _ => {}
-        }
-        if s.fd >= 0 && self.slots.index_of_fd(s.fd) == Some(i) {
-            self.slots.unbind_fd(s.fd);
-        }
-        if let Some(m) = self.slots.get_mut(i) {
-            m.state = State::Free;
-            m.fd = -1;
-        }
-    }
-
-    /// Register and modify: brings slot `i` to `fd`/`key`/`interest`/`trigger`.
-    /// The fallible step (adding to the inner epoll) comes first, so a
-    /// refusal leaves the old registration as it was.
-    fn apply(&mut self, i: usize, fd: RawFd, key: u64, interest: Interest, trigger: Trigger) -> Result<(), Errno> {
-        // fstat on every call: a bad or closed fd is EBADF and a regular
-        // file EPERM, as epoll says, also for a modify (a replacement).
-        let kind = fd_kind(fd)?;
-        if kind == FdKind::NotPollable {
-            return Err(Errno::EPERM);
-        }
-        // Whether it must live in the inner epoll is decided once per fd.
-        let known = self.slots.get(i).filter(|s| s.state != State::Free && s.fd == fd);
-        let sticky = match known {
-            Some(s) => s.refused,
-            None => self.needs_epoll(i, fd, kind),
-        };
-        // One slot per fd and one fd per slot, whatever the caller did before.
-        if let Some(j) = self.slots.index_of_fd(fd)
-            && j != i
-        {
-            self.release(j);
-        }
-        let old = self.slots.get(i).copied().ok_or(Errno::ENOSPC)?;
-        if old.state != State::Free && old.fd != fd {
-            self.release(i);
-        }
-        let old = self.slots.get(i).copied().ok_or(Errno::ENOSPC)?;
-        let to_epoll = sticky || trigger == Trigger::Edge;
-        if to_epoll {
-            if old.state == State::Epoll {
-                self.inner.modify(fd, key, interest, trigger)?;
-            } else {
-                self.inner.register(fd, key, interest, trigger)?;
-                if old.state == State::InFlight
-                    && let Some(ctx) = &self.ctx
-                {
-                    let _ = ctx.cancel(&self.iocbs, i);
-                }
-                self.epoll_members(1)?;
-            }
-        } else {
-            match old.state {
-                State::Epoll => {
-                    let _ = self.inner.deregister(fd, key);
-                    self.epoll_members(-1)?;
-                }
-                // An armed poll for the same events stays armed: it reports
-                // as soon as the fd is ready, which is all a re-arm would do.
-                State::InFlight if old.interest() == interest => {}
-                State::InFlight => {
-                    if let Some(ctx) = &self.ctx {
-                        let _ = ctx.cancel(&self.iocbs, i);
-                    }
-                }
-                _ => {}
-            }
-        }
-        let keep_armed = !to_epoll && old.state == State::InFlight && old.interest() == interest;
-        let s = self.slots.get_mut(i).ok_or(Errno::ENOSPC)?;
-        s.set(fd, key, interest, trigger);
-        s.refused = sticky;
-        s.state = if to_epoll {
-            State::Epoll
-        } else if keep_armed {
-            State::InFlight
-        } else {
-            State::Queued
-        };
-        if s.state == State::Queued {
-            self.slots.enqueue(i);
-        }
-        self.slots.bind_fd(fd, i);
-        Ok(())
-    }
-
-    /// Arms every queued slot in one `io_submit` (more only when the kernel
-    /// refuses one of them).
-    fn flush(&mut self) -> Result<(), Errno> {
-        loop {
-            let Some(ctx) = &self.ctx else { return Ok(()) };
-            if !self.slots.has_queued() {
-                self.retry = false;
-                return Ok(());
-            }
-            let n = self.slots.take_queue();
-            let needed = self.in_flight.saturating_add(n as u32);
-            if needed > ctx.size() {
-                self.slots.requeue_batch(0, n);
-                self.grow(needed)?;
-                continue;
-            }
-            let resfd = Some(self.resfd.as_raw_fd());
-            for q in 0..n {
-                let i = self.slots.batch(n)[q] as usize;
-                let Some(s) = self.slots.get_mut(i) else { continue };
-                s.generation = s.generation.wrapping_add(1);
-                s.state = State::InFlight;
-                let (fd, events, data) = (s.fd, poll_mask(s.interest()), Self::data(s.generation, i));
-                self.iocbs.set_poll(i, fd, events, data, resfd);
-            }
-            let mut pos = 0;
-            let mut eagain = false;
-            while pos < n {
-                let Some(ctx) = &self.ctx else { break };
-                match ctx.submit(&mut self.iocbs, &self.slots.batch(n)[pos..]) {
-                    Ok(taken) => {
-                        self.in_flight += taken as u32;
-                        pos += taken;
-                    }
-                    Err(Errno::EAGAIN) => {
-                        for q in pos..n {
-                            let i = self.slots.batch(n)[q] as usize;
-                            if let Some(s) = self.slots.get_mut(i) {
-                                s.state = State::Queued;
-                            }
-                        }
-                        self.slots.requeue_batch(pos, n);
-                        eagain = true;
-                        break;
-                    }
-                    Err(e) => {
-                        let i = self.slots.batch(n)[pos] as usize;
-                        self.refused(i, e);
-                        pos += 1;
-                    }
-                }
-            }
-            if !eagain {
-                self.retry = false;
-                self.eagain_passes = 0;
-                return Ok(());
-            }
-            self.retry = true;
-            self.eagain_passes += 1;
-            if self.eagain_passes < 3 {
-                return Ok(());
-            }
-            // The kernel keeps refusing although our count says there is
-            // room (per-CPU request stock): a larger context settles it.
-            self.eagain_passes = 0;
-            let needed = self.in_flight.saturating_add(1).max(self.context_events() + 1);
-            self.grow(needed)?;
-        }
-    }
-
-    /// The kernel refused to arm slot `i` with `e`: `EBADF` means the fd was
-    /// closed (nothing more to report, like epoll forgetting a closed fd);
-    /// anything else (`EINVAL`: ttys and other files AIO cannot poll) hands
-    /// the fd to the inner epoll.
-    fn refused(&mut self, i: usize, e: Errno) {
-        let Some(s) = self.slots.get(i).copied() else { return };
-        let state = if e == Errno::EBADF {
-            State::Dead
-        } else {
-            match self.inner.register(s.fd, s.key, s.interest(), s.trigger()) {
-                Ok(()) => {
-                    let _ = self.epoll_members(1);
-                    State::Epoll
-                }
-                Err(_) => State::Dead,
-            }
-        };
-        if let Some(m) = self.slots.get_mut(i) {
-            m.state = state;
-            m.refused = e != Errno::EBADF;
+    /// Cancels slot `i`'s poll. Found or already completed: either way its
+    /// completion arrives (or arrived) with a generation that is stale once
+    /// the slot's state changes; other errors cannot happen for a table
+    /// address.
+    fn cancel(&self, i: usize) {
+        if let Some(ctx) = &self.ctx {
+            let _ = ctx.cancel(&self.iocbs, i);
         }
     }
 
     /// Replaces the context with one for at least `needed` requests; every
     /// poll armed in the old one is re-armed. Falls back to epoll as a whole
     /// when the kernel refuses (or `max_events` forbids) a larger one.
-    fn grow(&mut self, needed: u32) -> Result<(), Errno> {
+    fn grow(&mut self, machine: &mut OneShot, needed: u32) -> Result<(), Errno> {
         let old = self.context_events();
         let size = needed.saturating_mul(2).max(old.saturating_mul(2)).max(1);
         // io_destroy cancels every request and waits for them: their
         // completions vanish with the ring, so the polls are queued again.
         self.ctx = None;
         self.in_flight = 0;
-        for i in self.slots.indices() {
-            if self.slots.get(i).is_some_and(|s| s.state == State::InFlight) {
-                if let Some(s) = self.slots.get_mut(i) {
-                    s.state = State::Queued;
-                }
-                self.slots.enqueue(i);
-            }
-        }
+        machine.rearm_in_flight(|_, _| {});
         let made = if size > self.config.max_events { Err(Errno::EAGAIN) } else { Context::setup(size) };
         match made {
             Ok(mut ctx) => {
@@ -463,64 +282,30 @@ impl LinuxAio {
                 self.grows += 1;
                 Ok(())
             }
-            Err(e) => self.fall_back(e),
+            Err(e) => self.fall_back(machine, e),
         }
     }
 
     /// Epoll as a whole from now on: every registration that is armed or
     /// waiting to be goes into the inner epoll (a fired oneshot joins it at
     /// its next `modify`).
-    fn fall_back(&mut self, why: Errno) -> Result<(), Errno> {
+    fn fall_back(&mut self, machine: &mut OneShot, why: Errno) -> Result<(), Errno> {
         self.ctx = None;
         self.fallback = Some(why);
         let _ = self.epoll_members(0);
-        for i in self.slots.indices() {
-            let Some(s) = self.slots.get(i).copied() else { continue };
+        let slots = &mut machine.slots;
+        for i in slots.indices() {
+            let Some(s) = slots.get_mut(i) else { continue };
             if matches!(s.state, State::Queued | State::InFlight) {
-                let state = match self.inner.register(s.fd, s.key, s.interest(), s.trigger()) {
+                s.state = match self.inner.register(s.fd, s.key, s.interest(), s.trigger()) {
                     Ok(()) => State::Epoll,
                     Err(_) => State::Dead,
                 };
-                if let Some(m) = self.slots.get_mut(i) {
-                    m.state = state;
-                }
             }
         }
-        self.slots.take_queue();
-        self.retry = false;
+        slots.take_queue();
+        machine.retry = false;
         Ok(())
-    }
-
-    /// Turns completions into events for the loop; returns how many of
-    /// `out` it filled.
-    fn complete(&mut self, events: &[IoEvent], out: &mut [ReadyEvent]) -> usize {
-        let mut filled = 0;
-        for ev in events {
-            self.in_flight = self.in_flight.saturating_sub(1);
-            let i = ev.data as u32 as usize;
-            let generation = (ev.data >> 32) as u32;
-            let Some(s) = self.slots.get_mut(i) else { continue };
-            if s.state != State::InFlight || s.generation != generation {
-                // Cancelled, replaced, or from before the context grew.
-                continue;
-            }
-            let mask = if ev.res < 0 { k::POLLERR } else { ev.res as u32 };
-            let oneshot = s.trigger() == Trigger::Oneshot;
-            if mask == 0 || !oneshot {
-                s.state = State::Queued;
-                let key = s.key;
-                self.slots.enqueue(i);
-                if mask == 0 {
-                    continue;
-                }
-                out[filled] = ReadyEvent { key, ready: ready_of(mask) };
-            } else {
-                s.state = State::Disarmed;
-                out[filled] = ReadyEvent { key: s.key, ready: ready_of(mask) };
-            }
-            filled += 1;
-        }
-        filled
     }
 
     /// Reads completions already posted (ring, or `io_getevents` without
@@ -538,13 +323,68 @@ impl LinuxAio {
             }
         }
     }
+}
 
-    /// One wait; `Ok(None)` when it only saw stale completions and should be
-    /// repeated (the deadline has not passed).
-    fn wait_once(&mut self, out: &mut [ReadyEvent], deadline: Option<Instant>) -> Result<Option<usize>, Errno> {
-        self.flush()?;
+impl PollKernel for Aio {
+    /// One `io_submit` for the batch (its iocbs filled in first).
+    #[inline]
+    fn arm(&mut self, slots: &Slots, batch: &[u32]) -> Armed {
+        let Some(ctx) = &self.ctx else { return Armed { taken: 0, stop: Some(Stop::Failed(Errno::EBADF)) } };
+        let resfd = Some(self.resfd.as_raw_fd());
+        for &i in batch {
+            if let Some(s) = slots.get(i as usize) {
+                let data = request_data(i as usize, s.generation);
+                self.iocbs.set_poll(i as usize, s.fd, poll_mask(s.interest()), data, resfd);
+            }
+        }
+        match ctx.submit(&mut self.iocbs, batch) {
+            Ok(taken) => {
+                self.in_flight += taken as u32;
+                Armed { taken, stop: None }
+            }
+            Err(Errno::EAGAIN) => Armed { taken: 0, stop: Some(Stop::Later) },
+            Err(e) => Armed { taken: 0, stop: Some(Stop::Refused(e)) },
+        }
+    }
+
+    fn disarm(&mut self, i: usize, slot: &Slot) -> Result<(), Errno> {
+        match slot.state {
+            State::InFlight => {
+                self.cancel(i);
+                Ok(())
+            }
+            State::Epoll => {
+                let _ = self.inner.deregister(slot.fd, slot.key);
+                self.epoll_members(-1)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Anything but `EBADF` at `io_submit` (`EINVAL`: ttys and other files
+    /// AIO cannot poll) hands the fd to the inner epoll, for good.
+    fn refused(&mut self, slot: &mut Slot, _e: Errno) -> Option<Ready> {
+        slot.state = match self.inner.register(slot.fd, slot.key, slot.interest(), slot.trigger()) {
+            Ok(()) => {
+                let _ = self.epoll_members(1);
+                State::Epoll
+            }
+            Err(_) => State::Dead,
+        };
+        slot.refused = true;
+        None
+    }
+
+    #[inline]
+    fn collect(
+        &mut self,
+        machine: &mut OneShot,
+        out: &mut [ReadyEvent],
+        deadline: Option<Instant>,
+    ) -> Result<Collected, Errno> {
         if self.ctx.is_none() {
-            return self.inner.wait(out, deadline).map(Some);
+            // Fell back while arming.
+            return Ok(Collected { filled: self.inner.wait(out, deadline)?, over: true });
         }
         let max = out.len().min(EVENT_BATCH);
         let mut buf = [IoEvent::default(); EVENT_BATCH];
@@ -555,7 +395,7 @@ impl LinuxAio {
         let mut filled = 0;
         let mut timed_out = false;
         if self.in_epoll > 0 {
-            let busy = n > 0 || self.retry;
+            let busy = n > 0 || machine.retry;
             let room = max - n.min(max);
             let d = if busy { Some(Instant::ZERO) } else { deadline };
             let got = if room > 0 { self.inner.wait(&mut out[..room], d)? } else { 0 };
@@ -577,14 +417,7 @@ impl LinuxAio {
             }
         } else if n == 0 {
             let ctx = self.ctx.as_ref().ok_or(Errno::EBADF)?;
-            let timeout = if self.retry {
-                Some(0)
-            } else {
-                match deadline {
-                    Some(d) => Some(d.as_nanos().saturating_sub(clock::monotonic_ns()?)),
-                    None => None,
-                }
-            };
+            let timeout = machine.timeout(deadline, false)?;
             if timeout == Some(0) && reads_ring {
                 timed_out = true;
             } else {
@@ -592,22 +425,72 @@ impl LinuxAio {
                 n = match ctx.getevents(min, &mut buf[..max], timeout) {
                     Ok(n) => n,
                     // A signal handler ran: an empty pass, like epoll.
-                    Err(Errno::EINTR) => return Ok(Some(0)),
+                    Err(Errno::EINTR) => return Ok(Collected { filled: 0, over: true }),
                     Err(e) => return Err(e),
                 };
                 timed_out = n == 0;
             }
         }
-        let more = self.complete(&buf[..n], &mut out[filled..max]);
-        filled += more;
-        if filled > 0 || timed_out || self.retry {
-            return Ok(Some(filled));
+        for ev in &buf[..n] {
+            self.in_flight = self.in_flight.saturating_sub(1);
+            let mask = if ev.res < 0 { k::POLLERR } else { ev.res as u32 };
+            machine.complete(self, Completion { data: ev.data, result: Ok(mask), more: false }, out, &mut filled);
         }
-        // Only stale completions: wait again unless the deadline passed.
-        match deadline {
-            Some(d) if d.as_nanos() <= clock::monotonic_ns()? => Ok(Some(0)),
-            _ => Ok(None),
+        Ok(Collected { filled, over: timed_out || machine.retry })
+    }
+
+    /// Edge-triggered registrations and fds that cannot be AIO-polled live
+    /// in the inner epoll; whether an fd cannot is decided once per fd.
+    fn hand_off(&mut self, i: usize, old: &Slot, next: &mut Slot, kind: FdKind) -> Result<bool, Errno> {
+        let sticky = if old.state != State::Free { old.refused } else { Aio::needs_epoll(next.key, next.fd, kind) };
+        if !sticky && next.trigger() != Trigger::Edge {
+            return Ok(false);
         }
+        if old.state == State::Epoll {
+            self.inner.modify(next.fd, next.key, next.interest(), next.trigger())?;
+        } else {
+            self.inner.register(next.fd, next.key, next.interest(), next.trigger())?;
+            if old.state == State::InFlight {
+                self.cancel(i);
+            }
+            self.epoll_members(1)?;
+        }
+        next.refused = sticky;
+        next.state = State::Epoll;
+        Ok(true)
+    }
+
+    /// Grows the context before more polls would be in flight than it holds.
+    #[inline]
+    fn make_room(&mut self, machine: &mut OneShot) -> Result<(), Errno> {
+        let Some(ctx) = &self.ctx else { return Ok(()) };
+        // The queue's length bounds what it holds to be armed: count only
+        // when that bound would not fit.
+        if self.in_flight.saturating_add(machine.slots.queue_len() as u32) <= ctx.size() {
+            return Ok(());
+        }
+        let needed = self.in_flight.saturating_add(machine.slots.queued() as u32);
+        if needed > ctx.size() {
+            self.grow(machine, needed)?;
+        }
+        Ok(())
+    }
+
+    fn armed(&mut self, machine: &mut OneShot, later: bool) -> Result<bool, Errno> {
+        if !later {
+            self.eagain_passes = 0;
+            return Ok(false);
+        }
+        self.eagain_passes += 1;
+        if self.eagain_passes < 3 {
+            return Ok(false);
+        }
+        // The kernel keeps refusing although our count says there is
+        // room (per-CPU request stock): a larger context settles it.
+        self.eagain_passes = 0;
+        let needed = self.in_flight.saturating_add(1).max(self.context_events() + 1);
+        self.grow(machine, needed)?;
+        Ok(true)
     }
 }
 
@@ -619,37 +502,32 @@ impl Kernel for LinuxAio {
     }
 
     fn register(&mut self, fd: RawFd, key: u64, interest: Interest, trigger: Trigger) -> Result<(), Errno> {
-        if self.ctx.is_none() {
-            return self.inner.register(fd, key, interest, trigger);
+        if self.aio.ctx.is_none() {
+            return self.aio.inner.register(fd, key, interest, trigger);
         }
-        let i = self.slots.index_of_key(key)?;
-        self.apply(i, fd, key, interest, trigger)
+        self.machine.apply(&mut self.aio, fd, key, interest, trigger)
     }
 
     fn modify(&mut self, fd: RawFd, key: u64, interest: Interest, trigger: Trigger) -> Result<(), Errno> {
-        if self.ctx.is_none() {
-            return self.inner.modify(fd, key, interest, trigger);
+        if self.aio.ctx.is_none() {
+            return self.aio.inner.modify(fd, key, interest, trigger);
         }
-        let i = self.slots.index_of_key(key)?;
-        self.apply(i, fd, key, interest, trigger)
+        self.machine.apply(&mut self.aio, fd, key, interest, trigger)
     }
 
     fn deregister(&mut self, fd: RawFd, key: u64) -> Result<(), Errno> {
-        if self.ctx.is_none() {
-            return self.inner.deregister(fd, key);
+        if self.aio.ctx.is_none() {
+            return self.aio.inner.deregister(fd, key);
         }
-        if let Some(i) = self.slots.index_of_fd(fd) {
-            self.release(i);
-        }
+        self.machine.deregister(&mut self.aio, fd, key);
         Ok(())
     }
 
     fn wait(&mut self, out: &mut [ReadyEvent], deadline: Option<Instant>) -> Result<usize, Errno> {
-        loop {
-            if let Some(n) = self.wait_once(out, deadline)? {
-                return Ok(n);
-            }
+        if self.aio.ctx.is_none() {
+            return self.aio.inner.wait(out, deadline);
         }
+        self.machine.wait(&mut self.aio, out, deadline)
     }
 
     fn now(&mut self) -> Result<Instant, Errno> {
@@ -657,7 +535,7 @@ impl Kernel for LinuxAio {
     }
 
     fn owns_fd(&self, fd: RawFd) -> bool {
-        self.inner.owns_fd(fd) || fd == self.resfd.as_raw_fd()
+        self.aio.inner.owns_fd(fd) || fd == self.aio.resfd.as_raw_fd()
     }
 
     fn check_fd(&self, fd: RawFd) -> Result<(), Errno> {
@@ -665,7 +543,7 @@ impl Kernel for LinuxAio {
     }
 
     fn capacity(&self) -> Option<usize> {
-        Some(self.slots.capacity() as usize)
+        Some(self.machine.slots.capacity() as usize)
     }
 
     sys_objects!();

@@ -15,6 +15,7 @@ mod epoll;
 mod io_uring;
 mod kernel;
 mod linux_aio;
+mod oneshot;
 mod sim;
 mod slots;
 pub(crate) mod sys_objects;
@@ -34,6 +35,8 @@ pub use sim::{Sim, SimFd, SimRegistration};
 pub use thread_masks::MAX_SIGNAL_THREADS;
 
 use crate::interest::Ready;
+use crate::sys::{Errno, clock};
+use crate::time::Instant;
 
 /// One readiness report: the key the fd was registered with, and what is ready.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
@@ -53,6 +56,17 @@ impl Default for Ready {
 /// The most events one wait reports; the rest stay queued in the kernel for
 /// the next pass.
 pub const EVENT_BATCH: usize = 64;
+
+/// How long from now until `deadline`, in nanoseconds of the monotonic clock
+/// read right now: `None` without a deadline, 0 once it has passed. Every
+/// relative wait timeout (`epoll_pwait2`, `io_getevents`, `io_uring_enter`)
+/// and every "has the deadline passed" check of the backends comes from here.
+fn relative_timeout(deadline: Option<Instant>) -> Result<Option<u64>, Errno> {
+    match deadline {
+        Some(d) => Ok(Some(d.as_nanos().saturating_sub(clock::monotonic_ns()?))),
+        None => Ok(None),
+    }
+}
 
 /// A backend the loop can run on: [`Epoll`], [`LinuxAio`], [`IoUring`],
 /// [`AnyBackend`] or [`Sim`].

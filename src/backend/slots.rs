@@ -1,20 +1,20 @@
 //! What the two one-shot poll backends (linux-aio, io_uring) keep per
-//! registration: a slot record per key slot, an fd -> slot index, and the
-//! queue of slots to (re)arm at the next wait.
+//! registration: a slot record per key slot and the queue of slots to
+//! (re)arm at the next wait. Pure data: the state machine that moves a slot
+//! from one [`State`] to the next is `oneshot.rs`.
 //!
 //! Everything lives in anonymous mappings sized at construction (the
 //! backend's capacity is a run-time value and the library has no heap).
 //! Slot `i` of the table is key slot `i` for `i < capacity`; the loop's
-//! reserved keys (slots `u32::MAX`, `u32::MAX - 1`, `u32::MAX - 2`) map to
-//! `capacity`, `capacity + 1`, `capacity + 2`.
+//! reserved keys ([`Key::RESERVED`] of them, [`Key::WAKER`] first) map to
+//! `capacity`, `capacity + 1`, ... There is no fd -> slot index: the loop
+//! names every registration by its key, and keeps one watcher per fd.
 
 use crate::interest::{Interest, Ready, Trigger};
 use crate::sys::mmap::Anon;
 use crate::sys::{Errno, RawFd};
+use crate::table::Key;
 use linux_raw_sys::general as k;
-
-/// Key slots at the top of the range the loop reserves for its own fds.
-pub(super) const RESERVED: u32 = crate::table::Key::RESERVED;
 
 /// Where a registration stands.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
@@ -44,7 +44,7 @@ pub(super) struct Slot {
     pub fd: RawFd,
     /// Bumped at every arming: a completion carrying another value is stale.
     pub generation: u32,
-    /// Pass number of the batch this slot last reported in ([`Slots::pass`]).
+    /// Which wait (the state machine's count) this slot last reported in.
     pub mark: u32,
     /// Where in that batch.
     pub at: u32,
@@ -55,8 +55,9 @@ pub(super) struct Slot {
     pub trigger: u8,
     /// In the arming queue (at most once).
     pub queued: bool,
-    /// The kernel refused to poll this fd (linux-aio: `EINVAL`): it lives in
-    /// the inner epoll until the slot gets another fd.
+    /// The fd is never polled here (linux-aio: the kernel refused it with
+    /// `EINVAL`, or it is a signalfd): it is handed off whatever its trigger
+    /// until the slot gets another fd.
     pub refused: bool,
 }
 
@@ -73,6 +74,7 @@ impl Slot {
         }
     }
 
+    /// Takes on a registration; keeps [`refused`](Self::refused) for the same fd.
     pub(super) fn set(&mut self, fd: RawFd, key: u64, interest: Interest, trigger: Trigger) {
         if self.fd != fd {
             self.refused = false;
@@ -107,31 +109,30 @@ pub(super) fn ready_of(mask: u32) -> Ready {
     Ready::from_bits_truncate(mask)
 }
 
+/// The value a poll request of slot `i` carries to the kernel and back
+/// (iocb `aio_data`, SQE `user_data`): the table index and the slot's
+/// arming generation, encoded as a [`Key`] is.
+pub(super) fn request_data(i: usize, generation: u32) -> u64 {
+    Key { slot: i as u32, generation }.to_u64()
+}
+
 /// The registration table of a poll backend.
 pub(super) struct Slots {
     slots: Anon<Slot>,
     capacity: u32,
-    /// Open addressing, linear probing: `(fd as u32) << 32 | (index + 1)`,
-    /// 0 for an empty bucket. At most one bucket per slot, and the table has
-    /// at least twice as many buckets, so probes end.
-    fds: Anon<u64>,
     queue: Anon<u32>,
     queue_len: usize,
-    /// Counts waits, to merge several completions of one slot in a batch.
-    pub pass: u32,
 }
 
 impl Slots {
-    /// Room for key slots `0..capacity`, the reserved ones, and `extra`
-    /// internal slots after them.
-    pub(super) fn new(capacity: u32, extra: u32) -> Result<Slots, Errno> {
+    /// Room for key slots `0..capacity` and the reserved ones.
+    pub(super) fn new(capacity: u32) -> Result<Slots, Errno> {
         if capacity == 0 || capacity >= u32::MAX / 4 {
             return Err(Errno::EINVAL);
         }
-        let n = (capacity + RESERVED + extra) as usize;
-        let buckets = (2 * n).next_power_of_two();
+        let n = (capacity + Key::RESERVED) as usize;
         let slots = Anon::new(n, Slot { fd: -1, ..Slot::default() })?;
-        Ok(Slots { slots, capacity, fds: Anon::new(buckets, 0)?, queue: Anon::new(n, 0)?, queue_len: 0, pass: 0 })
+        Ok(Slots { slots, capacity, queue: Anon::new(n, 0)?, queue_len: 0 })
     }
 
     /// Key slots available to the loop's table.
@@ -139,7 +140,7 @@ impl Slots {
         self.capacity
     }
 
-    /// Total slots (key slots, reserved, internal).
+    /// Total slots (key slots and reserved).
     pub(super) fn len(&self) -> usize {
         self.slots.len()
     }
@@ -147,13 +148,11 @@ impl Slots {
     /// The table index of a key (its low 32 bits), or `ENOSPC` beyond the
     /// capacity.
     pub(super) fn index_of_key(&self, key: u64) -> Result<usize, Errno> {
-        let slot = key as u32;
-        if slot < self.capacity {
-            Ok(slot as usize)
-        } else if slot >= u32::MAX - (RESERVED - 1) {
-            Ok((self.capacity + (u32::MAX - slot)) as usize)
-        } else {
-            Err(Errno::ENOSPC)
+        let key = Key::from_u64(key);
+        match key.reserved_index() {
+            Some(r) => Ok((self.capacity + r) as usize),
+            None if key.slot < self.capacity => Ok(key.slot as usize),
+            None => Err(Errno::ENOSPC),
         }
     }
 
@@ -168,76 +167,6 @@ impl Slots {
     /// Indices of every slot (for sweeps over the whole table).
     pub(super) fn indices(&self) -> core::ops::Range<usize> {
         0..self.slots.len()
-    }
-
-    fn bucket(&self, fd: RawFd) -> usize {
-        let h = (fd as u32 as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        (h >> 32) as usize & (self.fds.len() - 1)
-    }
-
-    /// The slot `fd` is bound to.
-    pub(super) fn index_of_fd(&self, fd: RawFd) -> Option<usize> {
-        let mask = self.fds.len() - 1;
-        let mut b = self.bucket(fd);
-        loop {
-            let e = self.fds[b];
-            if e == 0 {
-                return None;
-            }
-            if (e >> 32) as u32 == fd as u32 {
-                return Some((e as u32 - 1) as usize);
-            }
-            b = (b + 1) & mask;
-        }
-    }
-
-    /// Binds `fd` to slot `i` (the caller has unbound whatever either was
-    /// bound to before).
-    pub(super) fn bind_fd(&mut self, fd: RawFd, i: usize) {
-        let mask = self.fds.len() - 1;
-        let mut b = self.bucket(fd);
-        let entry = (u64::from(fd as u32) << 32) | (i as u64 + 1);
-        loop {
-            let e = self.fds[b];
-            if e == 0 || (e >> 32) as u32 == fd as u32 {
-                self.fds[b] = entry;
-                return;
-            }
-            b = (b + 1) & mask;
-        }
-    }
-
-    /// Forgets `fd` (backward-shift deletion keeps probe chains intact).
-    pub(super) fn unbind_fd(&mut self, fd: RawFd) {
-        let mask = self.fds.len() - 1;
-        let mut b = self.bucket(fd);
-        loop {
-            let e = self.fds[b];
-            if e == 0 {
-                return;
-            }
-            if (e >> 32) as u32 == fd as u32 {
-                break;
-            }
-            b = (b + 1) & mask;
-        }
-        let mut hole = b;
-        let mut j = b;
-        loop {
-            j = (j + 1) & mask;
-            let e = self.fds[j];
-            if e == 0 {
-                break;
-            }
-            let home = self.bucket((e >> 32) as u32 as RawFd);
-            // Move `e` into the hole unless its home lies cyclically in (hole, j].
-            let stays = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
-            if !stays {
-                self.fds[hole] = e;
-                hole = j;
-            }
-        }
-        self.fds[hole] = 0;
     }
 
     /// Puts slot `i` on the arming queue (once).
@@ -275,20 +204,28 @@ impl Slots {
         &self.queue[..n.min(self.queue.len())]
     }
 
-    /// Puts batch entries `from..n` back on the queue (they could not be
-    /// armed this time), keeping their order.
+    /// Puts batch entries `from..n` back on the queue, in `State::Queued`
+    /// (they could not be armed this time), keeping their order.
     pub(super) fn requeue_batch(&mut self, from: usize, n: usize) {
         for q in from..n {
             let i = self.queue[q] as usize;
+            self.slots[i].state = State::Queued;
             self.slots[i].queued = true;
             self.queue[self.queue_len] = i as u32;
             self.queue_len += 1;
         }
     }
 
-    /// Whether anything waits to be armed.
-    pub(super) fn has_queued(&self) -> bool {
-        self.queue_len > 0
+    /// Entries in the queue, some perhaps no longer to be armed (at least
+    /// [`queued`](Self::queued)).
+    pub(super) fn queue_len(&self) -> usize {
+        self.queue_len
+    }
+
+    /// How many slots the queue holds that are still to be armed (what
+    /// [`take_queue`](Self::take_queue) would return).
+    pub(super) fn queued(&self) -> usize {
+        self.queue[..self.queue_len].iter().filter(|&&i| self.slots[i as usize].state == State::Queued).count()
     }
 }
 
@@ -298,56 +235,32 @@ mod tests {
 
     #[test]
     fn keys_map_to_slots_and_reserved_keys_to_the_end() {
-        let s = Slots::new(8, 1).unwrap();
-        assert_eq!(s.len(), 13);
+        let s = Slots::new(8).unwrap();
+        assert_eq!(s.len(), 8 + Key::RESERVED as usize);
         assert_eq!(s.index_of_key(0xffff_0000_0000_0007), Ok(7));
         assert_eq!(s.index_of_key(8), Err(Errno::ENOSPC));
         assert_eq!(s.index_of_key(u64::from(u32::MAX)), Ok(8));
         assert_eq!(s.index_of_key(u64::from(u32::MAX - 1)), Ok(9));
         assert_eq!(s.index_of_key(u64::from(u32::MAX - 2)), Ok(10));
-        assert_eq!(s.index_of_key(u64::from(u32::MAX - 3)), Ok(11));
-        assert_eq!(s.index_of_key(u64::from(u32::MAX - 4)), Err(Errno::ENOSPC));
-        assert_eq!(Slots::new(0, 0).err(), Some(Errno::EINVAL));
-    }
-
-    #[test]
-    fn fd_index_survives_collisions_and_deletions() {
-        let mut s = Slots::new(64, 0).unwrap();
-        let mut model = std::collections::HashMap::new();
-        let mut x: u64 = 12345;
-        for step in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let fd = (x % 200) as RawFd;
-            if x.is_multiple_of(3) || model.len() >= 60 {
-                s.unbind_fd(fd);
-                model.remove(&fd);
-            } else {
-                let slot = (x >> 20) as usize % 60;
-                s.bind_fd(fd, slot);
-                model.insert(fd, slot);
-            }
-            if step % 97 == 0 {
-                for fd in 0..200 {
-                    assert_eq!(s.index_of_fd(fd), model.get(&fd).copied(), "fd {fd} at step {step}");
-                }
-            }
-        }
+        assert_eq!(s.index_of_key(Key::SIGNALS.to_u64()), Ok(10));
+        assert_eq!(s.index_of_key(Key::BACKEND_WAKE.to_u64()), Ok(11));
+        assert_eq!(s.index_of_key(u64::from(Key::FIRST_RESERVED - 1)), Err(Errno::ENOSPC));
+        assert_eq!(Slots::new(0).err(), Some(Errno::EINVAL));
+        assert_eq!(request_data(7, 3), 3 << 32 | 7);
     }
 
     #[test]
     fn queue_keeps_each_slot_once_and_only_queued_states() {
-        let mut s = Slots::new(8, 0).unwrap();
+        let mut s = Slots::new(8).unwrap();
         for i in [3, 1, 3, 5] {
             s.get_mut(i).unwrap().state = State::Queued;
             s.enqueue(i);
         }
         s.get_mut(5).unwrap().state = State::Free;
-        assert!(s.has_queued());
+        assert_eq!(s.queued(), 2);
         let n = s.take_queue();
         assert_eq!(s.batch(n), [3, 1]);
-        assert!(!s.has_queued());
+        assert_eq!(s.queued(), 0);
         s.requeue_batch(1, n);
         assert_eq!(s.take_queue(), 1);
         assert_eq!(s.batch(1), [1]);

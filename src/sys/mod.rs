@@ -12,6 +12,7 @@ pub(crate) mod epoll;
 mod errno;
 pub(crate) mod eventfd;
 mod fd;
+pub(crate) mod fd_kind;
 pub(crate) mod io_uring;
 pub(crate) mod mmap;
 mod pidfd;
