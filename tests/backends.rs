@@ -89,11 +89,12 @@ fn pty() -> (OwnedFd, OwnedFd) {
 
 // ---------------------------------------------------------------- selection
 
-/// Under qemu-user there is no vDSO for aarch64 guests (and no AIO or
-/// io_uring); a native kernel always maps one.
+/// Under qemu-user 7.2 there is no vDSO for aarch64 and riscv64 guests (and
+/// no AIO or io_uring); a native kernel always maps one.
 fn under_qemu_user() -> bool {
     // SAFETY: getauxval only reads the auxiliary vector.
-    cfg!(target_arch = "aarch64") && unsafe { libc::getauxval(libc::AT_SYSINFO_EHDR) } == 0
+    cfg!(any(target_arch = "aarch64", target_arch = "riscv64"))
+        && unsafe { libc::getauxval(libc::AT_SYSINFO_EHDR) } == 0
 }
 
 #[test]
@@ -148,7 +149,7 @@ fn a_named_backend_is_that_backend_or_the_kernels_refusal() {
 #[test]
 fn under_qemu_user_both_refuse_auto_falls_back_and_named_ones_error() {
     if !under_qemu_user() {
-        println!("NOTE: not under qemu-user; the refusals qemu gives are checked on the aarch64 run");
+        println!("NOTE: not under qemu-user; the refusals qemu gives are checked on the aarch64 and riscv64 runs");
         return;
     }
     assert_eq!(LinuxAio::new().err(), Some(Errno::ENOSYS));

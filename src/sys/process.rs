@@ -407,6 +407,10 @@ mod tests {
 
     #[test]
     fn exit_code_comes_back() {
+        // A parent that left SIGCHLD ignored (`trap '' CHLD`, inherited across
+        // exec) would have the kernel reap the child itself: ECHILD. Waiting
+        // for children needs the default, so the test sets it.
+        signal::set_disposition(signal::SIGCHLD, Disposition::Default).unwrap();
         let child = spawn(&plan(c"sh", &[c"sh", c"-c", c"exit 42"])).unwrap();
         assert!(child.pid > 0);
         assert_eq!(wait(&child).code(), Some(42));

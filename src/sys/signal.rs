@@ -295,10 +295,32 @@ mod tests {
 
     #[test]
     fn kill_and_stop_cannot_be_ignored() {
-        assert_eq!(set_disposition(9, Disposition::Ignore), Err(Errno::EINVAL));
-        assert_eq!(set_disposition(19, Disposition::Default), Err(Errno::EINVAL));
+        assert_eq!(set_disposition(SIGKILL, Disposition::Ignore), Err(Errno::EINVAL));
+        assert_eq!(set_disposition(SIGSTOP, Disposition::Default), Err(Errno::EINVAL));
+        assert_eq!(disposition(0), Err(Errno::EINVAL));
         assert_eq!(disposition(65), Err(Errno::EINVAL));
-        assert_eq!(disposition(1 /* SIGHUP */), Ok(Disposition::Default));
+    }
+
+    #[test]
+    fn a_disposition_set_is_read_back_and_the_old_one_returned() {
+        // Not SIGHUP or any signal whose disposition the parent may have set
+        // (nohup ignores SIGHUP): SIGURG, which no other test here touches and
+        // whose default action is to ignore it, so flipping it is harmless.
+        // Whatever it was is put back, even if an assertion fails.
+        struct Restore(Disposition);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                set_disposition(SIGURG, self.0).unwrap();
+            }
+        }
+        let inherited = disposition(SIGURG).unwrap();
+        assert_ne!(inherited, Disposition::Handler, "nothing in this process installs a handler");
+        let _restore = Restore(inherited);
+        assert_eq!(set_disposition(SIGURG, Disposition::Ignore), Ok(inherited));
+        assert_eq!(disposition(SIGURG), Ok(Disposition::Ignore));
+        assert_eq!(set_disposition(SIGURG, Disposition::Default), Ok(Disposition::Ignore));
+        assert_eq!(disposition(SIGURG), Ok(Disposition::Default));
+        assert_eq!(set_disposition(SIGURG, Disposition::Handler), Err(Errno::EINVAL));
     }
 
     #[test]
