@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The whole test suite once per backend (LINUX_EVENT_BACKEND=...), each run
-# naming the backend it used. A backend the kernel refuses (ENOSYS under
-# qemu-user or without the feature, EPERM from seccomp or
-# kernel.io_uring_disabled) is reported with the kernel's errno and its run
-# is left out; at least epoll must run.
+# Every test already runs each behaviour on every backend (one named test
+# each: `cargo test io_uring`). What is left to check here is the programs'
+# own choice of backend: LINUX_EVENT_BACKEND=... makes the tour run on that
+# backend, and a refusal (ENOSYS under qemu-user or without the feature,
+# EPERM from seccomp or kernel.io_uring_disabled) is the kernel's errno; at
+# least epoll must work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -19,9 +20,7 @@ for backend in epoll linux-aio io_uring; do
         fi
         continue
     fi
-    echo "=== cargo test on backend $backend (LINUX_EVENT_BACKEND=$backend)"
-    LINUX_EVENT_BACKEND=$backend cargo test
-    echo "=== backend $backend: all tests passed"
+    echo "=== the tour runs on $backend"
     ran=$((ran + 1))
 done
-echo "=== $ran backend(s) tested"
+echo "=== $ran backend(s) ran the tour"

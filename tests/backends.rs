@@ -364,7 +364,7 @@ fn stale_keys_reach_nobody(cfg: &Config) {
 fn closing_a_watched_fd_without_removing_its_watcher_delivers_nothing(cfg: &Config) {
     let n = cfg.name;
     let mut lp: Lp = cfg.new_loop();
-    let (r, w) = pipe();
+    let (r, w) = common::pipe_with_unique_read_fd();
     write_once(w.as_raw_fd(), b"pending");
     let id = lp.watch(r.as_raw_fd(), Interest::READ, 0, record).unwrap();
     drop(r);

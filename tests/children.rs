@@ -98,6 +98,36 @@ fn exit_status_42_is_delivered_once(cfg: &Config) {
     assert_eq!(lp.watcher_count(), 0, "[{n}] the pid watcher removes itself");
 }
 
+fn an_inherited_ignore_of_sigchld_does_not_lose_the_status(cfg: &Config) {
+    // Under a parent that ignores SIGCHLD the kernel reaps children itself;
+    // the loop sets the disposition back to the default on its first pid
+    // watcher or reaper (before, the status came back as ECHILD). Children
+    // spawned after that keep their statuses.
+    let n = cfg.name;
+    sys::set_disposition(sys::SIGCHLD, sys::Disposition::Ignore).unwrap();
+    let mut lp: Lp<Seen> = new_loop(cfg);
+    let (blocker, release) = grandchild_free_blocker();
+    lp.pid(blocker, 0, watched).unwrap();
+    assert_eq!(sys::disposition(sys::SIGCHLD), Ok(sys::Disposition::Default), "[{n}]");
+    let child = sh(&CString::new("exit 5").unwrap());
+    let pid = child.pid;
+    lp.pid(child, 0, watched).unwrap();
+    let mut seen = Seen::default();
+    run_until(cfg, &mut lp, &mut seen, |s| s.by_watcher.contains_key(&pid));
+    assert_eq!(seen.by_watcher[&pid], vec![Ok(ExitStatus::Exited(5))], "[{n}]");
+    drop(release);
+    run_until(cfg, &mut lp, &mut seen, |s| s.by_watcher.len() == 2);
+}
+
+/// A child that runs until the returned pipe end is dropped.
+fn grandchild_free_blocker() -> (Spawned, std::io::PipeWriter) {
+    let (r, w) = std::io::pipe().unwrap();
+    let child =
+        Spawn::new(c"sh").args(&[c"sh", c"-c", c"read x"]).stdin(std::os::fd::AsRawFd::as_raw_fd(&r)).spawn().unwrap();
+    drop(r);
+    (child, w)
+}
+
 fn death_by_sigterm_is_signaled(cfg: &Config) {
     let n = cfg.name;
     let mut lp: Lp<Seen> = new_loop(cfg);
@@ -426,6 +456,10 @@ type Behaviour = fn(&Config);
 const ON_EVERY_BACKEND: &[(&str, Behaviour)] = &[
     ("exit_status_42_is_delivered_once", exit_status_42_is_delivered_once),
     ("death_by_sigterm_is_signaled", death_by_sigterm_is_signaled),
+    (
+        "an_inherited_ignore_of_sigchld_does_not_lose_the_status",
+        an_inherited_ignore_of_sigchld_does_not_lose_the_status,
+    ),
     ("missing_pid_is_esrch_and_bad_pid_is_einval", missing_pid_is_esrch_and_bad_pid_is_einval),
     (
         "a_second_pid_watcher_for_one_process_is_already_watched",

@@ -335,3 +335,27 @@ fn a_waker_outliving_its_loop_is_closed() {
     assert_eq!(waker.signal(1), Err(Error::Closed));
     assert_eq!(waker.drain(), Err(Error::Closed));
 }
+
+#[test]
+fn an_inherited_ignore_of_sigchld_does_not_lose_a_childs_status() {
+    // Outside checks: under a parent that ignored SIGCHLD the kernel reaped
+    // the init's child itself, and its status was lost.
+    for reaper in [false, true] {
+        let mut lp = new_loop();
+        let mut log = Log::default();
+        lp.sim().ignore_sigchld();
+        let child = lp.sim().spawn_child().unwrap();
+        if reaper {
+            lp.reaper(0, on_reap).unwrap();
+        } else {
+            lp.pid(child, 0, on_pid).unwrap();
+        }
+        lp.sim().exit(child, ExitStatus::Exited(3)).unwrap();
+        pass(&mut lp, &mut log);
+        if reaper {
+            assert_eq!(log.reaped, [(child, ExitStatus::Exited(3))]);
+        } else {
+            assert_eq!(log.pids, [(child, Ok(ExitStatus::Exited(3)), 0)]);
+        }
+    }
+}

@@ -441,7 +441,7 @@ fn set_trigger_switches_a_level_watcher_to_edge(cfg: &Config) {
 fn closing_a_watched_fd_without_removing_its_watcher_delivers_nothing_afterwards(cfg: &Config) {
     let n = cfg.name;
     let mut lp: Lp = cfg.new_loop();
-    let (r, w) = pipe();
+    let (r, w) = common::pipe_with_unique_read_fd();
     write_once(w.as_raw_fd(), b"pending");
     let rfd = r.as_raw_fd();
     let id = lp.watch(rfd, Interest::READ, 0, record).unwrap();

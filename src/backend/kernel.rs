@@ -147,6 +147,13 @@ pub trait Kernel {
     fn child_wait(&mut self, target: ChildTarget<'_, Self::Fd>, reap: bool)
     -> Result<Option<(i32, ExitStatus)>, Errno>;
 
+    /// Makes sure the kernel keeps exited children's statuses for `waitid`:
+    /// a SIGCHLD disposition of "ignore" (inherited, say, from a parent
+    /// that set it) makes the kernel reap children itself, so it is set
+    /// back to the default action (which ignores SIGCHLD too, but keeps
+    /// the statuses).
+    fn keep_child_statuses(&mut self) -> Result<(), Errno>;
+
     /// `Ok` if process `pid` exists (signal 0; `EPERM` counts as existing).
     fn process_exists(&mut self, pid: i32) -> Result<(), Errno>;
 

@@ -43,6 +43,14 @@ pub(crate) fn child_wait(target: ChildTarget<'_, OwnedFd>, reap: bool) -> Result
     sys::wait_exit(target, reap)
 }
 
+pub(crate) fn keep_child_statuses() -> Result<(), Errno> {
+    use crate::sys::{Disposition, SIGCHLD, disposition, set_disposition};
+    if disposition(SIGCHLD)? == Disposition::Ignore {
+        set_disposition(SIGCHLD, Disposition::Default)?;
+    }
+    Ok(())
+}
+
 pub(crate) fn process_exists(pid: i32) -> Result<(), Errno> {
     match sys::kill(pid, 0) {
         Ok(()) | Err(Errno::EPERM) => Ok(()),
@@ -186,6 +194,10 @@ macro_rules! sys_objects {
             reap: bool,
         ) -> Result<Option<(i32, crate::sys::ExitStatus)>, crate::sys::Errno> {
             crate::backend::sys_objects::child_wait(target, reap)
+        }
+
+        fn keep_child_statuses(&mut self) -> Result<(), crate::sys::Errno> {
+            crate::backend::sys_objects::keep_child_statuses()
         }
 
         fn process_exists(&mut self, pid: i32) -> Result<(), crate::sys::Errno> {

@@ -38,6 +38,10 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// [`pid`](Self::pid) with options: `reap(false)` leaves the zombie for
     /// someone else to wait for (the reaper never takes it either).
     ///
+    /// The first pid watcher or reaper sets SIGCHLD's disposition back to
+    /// the default if it was "ignore" (under which the kernel reaps
+    /// children itself and their statuses are lost).
+    ///
     /// Errors: `Os(ESRCH)` if there is no such process; `Os(EINVAL)` for a
     /// pid of 0 or less; `AlreadyWatched` if the process has a pid watcher
     /// of this loop (one per process: remove it first); in SIGCHLD mode
@@ -131,6 +135,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// # Ok::<(), linux_event::Error>(())
     /// ```
     pub fn reaper(&mut self, data: u64, callback: ReaperFn<Self>) -> Result<ReaperId, Error> {
+        self.children.keep_statuses(&mut self.backend)?;
         let had = self.children.has_reaper();
         let id = self.children.set_reaper(callback, data);
         if !had && let Err(e) = self.sync_child_signals() {

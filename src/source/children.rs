@@ -163,6 +163,8 @@ pub(crate) struct ChildSource<R, K: Kernel, const W: usize> {
     pub(crate) by_pid: usize,
     /// A scan is owed: something may have exited before SIGCHLD was watched.
     pub(crate) scan_owed: bool,
+    /// SIGCHLD's disposition was checked (see `Kernel::keep_child_statuses`).
+    statuses_kept: bool,
     /// The pidfds the loop owns, by watcher slot.
     pidfds: [Option<K::Fd>; W],
     /// Zombies delivered to watchers that asked not to reap them: still
@@ -178,6 +180,7 @@ impl<R: Copy, K: Kernel, const W: usize> ChildSource<R, K, W> {
             reaper_generation: 0,
             by_pid: 0,
             scan_owed: false,
+            statuses_kept: false,
             pidfds: [const { None }; W],
             parked: Vec::new(),
         }
@@ -200,6 +203,7 @@ impl<R: Copy, K: Kernel, const W: usize> ChildSource<R, K, W> {
     /// only children can be watched: `ECHILD` for any other process, which
     /// a pidfd could watch but `waitid` cannot).
     pub(crate) fn open(&mut self, k: &mut K, target: PidTarget) -> Result<(i32, Option<K::Fd>), Error> {
+        self.keep_statuses(k)?;
         let pid = match target {
             PidTarget::Pid(pid) => pid,
             PidTarget::Spawned(child) => match (child.pidfd, self.mode) {
@@ -282,6 +286,18 @@ impl<R: Copy, K: Kernel, const W: usize> ChildSource<R, K, W> {
             self.parked.remove(0);
             let _ = self.parked.push(pid);
         }
+    }
+
+    /// Before the first watcher or reaper: an inherited "ignore" for
+    /// SIGCHLD would make the kernel reap children itself and every status
+    /// would be lost (the init example exited 1, "Lost the main child's
+    /// status", under a parent that ignored SIGCHLD).
+    pub(crate) fn keep_statuses(&mut self, k: &mut K) -> Result<(), Error> {
+        if !self.statuses_kept {
+            k.keep_child_statuses()?;
+            self.statuses_kept = true;
+        }
+        Ok(())
     }
 
     // --- the reaper ---

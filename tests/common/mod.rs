@@ -202,6 +202,22 @@ pub fn pipe() -> (OwnedFd, OwnedFd) {
     sys::pipe().expect("pipe2")
 }
 
+/// A pipe whose read end has an fd number no other fd of this process
+/// has had (counting up from 4096): for tests that close a watched fd
+/// behind the loop's back. Other test threads then cannot open a file
+/// under the same number before the loop looks again (the one-shot
+/// backends arm a watch at the next wait, by number).
+pub fn pipe_with_unique_read_fd() -> (OwnedFd, OwnedFd) {
+    static NEXT: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(4096);
+    let (r, w) = pipe();
+    let want = NEXT.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) takes no pointers.
+    let fd = unsafe { libc::fcntl(r.as_raw_fd(), libc::F_DUPFD_CLOEXEC, want) };
+    assert_eq!(fd, want, "F_DUPFD_CLOEXEC gave another number: {}", std::io::Error::last_os_error());
+    // SAFETY: a fresh fd from fcntl, owned by nothing else.
+    (unsafe { OwnedFd::from_raw_fd(fd) }, w)
+}
+
 /// A connected, non-blocking stream socket pair.
 pub fn socketpair() -> (UnixStream, UnixStream) {
     let (a, b) = UnixStream::pair().expect("socketpair");

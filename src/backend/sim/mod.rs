@@ -451,6 +451,13 @@ impl<const N: usize> Sim<N> {
         self.process.pidfd_refusal = errno;
     }
 
+    /// Sets SIGCHLD's disposition to "ignore", as a parent may leave it: the
+    /// kernel then reaps exiting children itself (no zombie, no SIGCHLD),
+    /// until the loop sets it back to the default.
+    pub fn ignore_sigchld(&mut self) {
+        self.process.sigchld_ignored = true;
+    }
+
     /// Makes listing the process's children fail (`ENOENT`, as without
     /// `/proc`), or work again.
     pub fn hide_children_list(&mut self, hidden: bool) {
@@ -724,6 +731,11 @@ impl<const N: usize> Kernel for Sim<N> {
             ChildTarget::Any => None,
         };
         self.process.wait(pid, reap)
+    }
+
+    fn keep_child_statuses(&mut self) -> Result<(), Errno> {
+        self.process.sigchld_ignored = false;
+        Ok(())
     }
 
     fn process_exists(&mut self, pid: i32) -> Result<(), Errno> {

@@ -101,6 +101,8 @@ pub(super) struct Process<const N: usize> {
     pub(super) pidfd_refusal: Option<Errno>,
     pub(super) object_fault: Option<Errno>,
     pub(super) proc_children: bool,
+    /// SIGCHLD's disposition is "ignore": children are reaped on exit.
+    pub(super) sigchld_ignored: bool,
 }
 
 /// Signals whose default action is to be ignored.
@@ -124,6 +126,7 @@ impl<const N: usize> Process<N> {
             pidfd_refusal: None,
             object_fault: None,
             proc_children: true,
+            sigchld_ignored: false,
         }
     }
 
@@ -344,8 +347,9 @@ impl<const N: usize> Process<N> {
         }
         p.exit = Some(status);
         let child = p.child;
-        if !child {
-            // Someone else's: it is reaped by its own parent at once.
+        if !child || self.sigchld_ignored {
+            // Someone else's (reaped by its own parent), or ours with SIGCHLD
+            // ignored (the kernel reaps it, and sends no SIGCHLD).
             self.procs.retain(|p| p.pid != pid);
             return Ok(());
         }
