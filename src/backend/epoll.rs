@@ -8,12 +8,11 @@
 
 use super::kernel::Kernel;
 use super::sys_objects::sys_objects;
-use super::{EVENT_BATCH, ReadyEvent, relative_timeout};
-use crate::interest::{Interest, Ready, Trigger};
-use crate::sys::epoll::{self, CtlOp, EpollEvent};
+use super::{ReadyEvent, relative_timeout};
+use crate::interest::{Interest, Trigger};
+use crate::sys::epoll::{self, CtlOp};
 use crate::sys::{Errno, OwnedFd, RawFd, clock, timerfd};
 use crate::time::Instant;
-use core::mem::MaybeUninit;
 use linux_raw_sys::general as k;
 
 /// How [`Epoll`] waits for a deadline.
@@ -91,7 +90,7 @@ impl Epoll {
 /// Probes `epoll_pwait2` with a zero timeout on the empty set: `ENOSYS` on
 /// kernels before 5.11 and under qemu-user, `EPERM` under some seccomp profiles.
 fn require_pwait2(epfd: &OwnedFd) -> Result<(), Errno> {
-    let mut buf = [MaybeUninit::<EpollEvent>::uninit(); 1];
+    let mut buf = [ReadyEvent::default(); 1];
     let zero = k::__kernel_timespec { tv_sec: 0, tv_nsec: 0 };
     epoll::pwait2(epfd.as_raw_fd(), &mut buf, Some(&zero)).map(drop)
 }
@@ -109,11 +108,6 @@ fn epoll_mask(interest: Interest, trigger: Trigger) -> u32 {
         Trigger::Edge => events | k::EPOLLET,
         Trigger::Oneshot => events | k::EPOLLONESHOT,
     }
-}
-
-fn ready_of(events: u32) -> Ready {
-    // `Ready` uses epoll's bit values (pinned by a test below).
-    Ready::from_bits_truncate(events)
 }
 
 fn timespec(ns: u64) -> k::__kernel_timespec {
@@ -158,50 +152,44 @@ impl Kernel for Epoll {
     }
 
     fn wait(&mut self, out: &mut [ReadyEvent], deadline: Option<Instant>) -> Result<usize, Errno> {
-        let mut raw = [MaybeUninit::<EpollEvent>::uninit(); EVENT_BATCH];
-        let max = out.len().min(EVENT_BATCH);
+        let max = out.len();
         let epfd = self.epfd.as_raw_fd();
+        // The kernel writes straight into `out` (it has epoll_event's layout).
+        // The timerfd's own expiries come out too, under its reserved key,
+        // which the loop skips.
         let result = match &mut self.deadlines {
             Deadlines::WaitTimeout => {
                 let timeout = relative_timeout(deadline)?.map(timespec);
-                epoll::pwait2(epfd, &mut raw[..max], timeout.as_ref())
+                epoll::pwait2(epfd, &mut out[..max], timeout.as_ref())
             }
             Deadlines::Timerfd { fd, armed } => {
-                let due_now = relative_timeout(deadline)? == Some(0);
-                if !due_now {
-                    // Re-arm only when the earliest deadline moved earlier than
-                    // what is armed (or nothing is); a later one just costs an
-                    // early, empty wake-up, after which this arms it.
-                    if let Some(d) = deadline.map(Instant::as_nanos)
-                        && armed.is_none_or(|a| d < a)
-                    {
+                let mut due_now = false;
+                if let Some(d) = deadline.map(Instant::as_nanos) {
+                    let now = clock::monotonic_ns()?;
+                    // An armed expiry in the past has fired (the timerfd is
+                    // edge-triggered: it is not armed any more).
+                    if armed.is_some_and(|a| a <= now) {
+                        *armed = None;
+                    }
+                    due_now = d <= now;
+                    // Re-arm only when the earliest deadline moved earlier
+                    // than what is armed (or nothing is); a later one just
+                    // costs an early, empty wake-up, after which this arms it.
+                    if !due_now && armed.is_none_or(|a| d < a) {
                         timerfd::set_abs(fd.as_raw_fd(), Some(d))?;
                         *armed = Some(d);
                     }
                 }
-                epoll::pwait(epfd, &mut raw[..max], if due_now { 0 } else { -1 })
+                epoll::pwait(epfd, &mut out[..max], if due_now { 0 } else { -1 })
             }
         };
-        let n = match result {
-            Ok(n) => n,
+        match result {
+            Ok(n) => Ok(n),
             // A signal handler ran: report an empty pass; the loop re-reads the
             // clock and comes back with a fresh deadline.
-            Err(Errno::EINTR) => 0,
-            Err(e) => return Err(e),
-        };
-        let mut filled = 0;
-        for slot in &raw[..n] {
-            let (events, key) = epoll::decode(slot);
-            if key == TIMERFD_KEY {
-                if let Deadlines::Timerfd { armed, .. } = &mut self.deadlines {
-                    *armed = None;
-                }
-                continue;
-            }
-            out[filled] = ReadyEvent { key, ready: ready_of(events) };
-            filled += 1;
+            Err(Errno::EINTR) => Ok(0),
+            Err(e) => Err(e),
         }
-        Ok(filled)
     }
 
     fn now(&mut self) -> Result<Instant, Errno> {
@@ -223,6 +211,7 @@ impl Kernel for Epoll {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::interest::Ready;
 
     #[test]
     fn ready_bits_are_epolls() {
@@ -235,8 +224,8 @@ mod tests {
             (k::EPOLLRDHUP, Ready::READ_HANGUP),
         ];
         for (bit, ready) in pairs {
-            assert_eq!(ready_of(bit), ready);
+            assert_eq!(ReadyEvent::new(0, bit).ready(), ready);
         }
-        assert_eq!(ready_of(k::EPOLLET | k::EPOLLONESHOT | k::EPOLLMSG), Ready::empty());
+        assert_eq!(ReadyEvent::new(0, k::EPOLLET | k::EPOLLONESHOT | k::EPOLLMSG).ready(), Ready::empty());
     }
 }

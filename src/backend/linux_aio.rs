@@ -402,7 +402,7 @@ impl PollKernel for Aio {
             // Drop the completion eventfd's own events; it only woke us.
             let mut woke = false;
             for j in 0..got {
-                if out[j].key == RESFD_KEY {
+                if out[j].key() == RESFD_KEY {
                     woke = true;
                 } else {
                     out[filled] = out[j];

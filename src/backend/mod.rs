@@ -38,14 +38,53 @@ use crate::interest::Ready;
 use crate::sys::{Errno, clock};
 use crate::time::Instant;
 
-/// One readiness report: the key the fd was registered with, and what is ready.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
-pub struct ReadyEvent {
+/// One readiness report: the key the fd was registered with, and what is
+/// ready. It has the kernel's `epoll_event` layout, so the epoll backend's
+/// wait writes straight into the loop's buffer (no copy per event).
+pub use crate::sys::epoll::Event as ReadyEvent;
+
+impl ReadyEvent {
+    /// A report of `ready` for the registration under `key`.
+    #[inline]
+    pub const fn of(key: u64, ready: Ready) -> ReadyEvent {
+        ReadyEvent::new(key, ready.bits())
+    }
     /// The key given at registration (see `table::Key`).
-    pub key: u64,
-    /// What the kernel reported.
-    pub ready: Ready,
+    #[inline]
+    pub const fn key(self) -> u64 {
+        self.data()
+    }
+    /// What the kernel reported (`Ready` uses epoll's bits).
+    #[inline]
+    pub const fn ready(self) -> Ready {
+        Ready::from_bits_truncate(self.events())
+    }
+    /// Adds `more` to what is reported.
+    #[inline]
+    pub fn add_ready(&mut self, more: Ready) {
+        self.set_events(self.events() | more.bits());
+    }
 }
+
+impl Default for ReadyEvent {
+    fn default() -> Self {
+        ReadyEvent::new(0, 0)
+    }
+}
+
+impl core::fmt::Debug for ReadyEvent {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ReadyEvent").field("key", &self.key()).field("ready", &self.ready()).finish()
+    }
+}
+
+impl PartialEq for ReadyEvent {
+    fn eq(&self, other: &Self) -> bool {
+        (self.key(), self.events()) == (other.key(), other.events())
+    }
+}
+
+impl Eq for ReadyEvent {}
 
 impl Default for Ready {
     fn default() -> Self {
@@ -53,9 +92,9 @@ impl Default for Ready {
     }
 }
 
-/// The most events one wait reports; the rest stay queued in the kernel for
-/// the next pass.
-pub const EVENT_BATCH: usize = 64;
+/// The most completions the Linux AIO and io_uring backends read per wait
+/// (their own buffers); the loop's batch is its own (`Loop::set_event_batch`).
+pub const EVENT_BATCH: usize = 256;
 
 /// How long from now until `deadline`, in nanoseconds of the monotonic clock
 /// read right now: `None` without a deadline, 0 once it has passed. Every

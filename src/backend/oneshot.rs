@@ -321,7 +321,7 @@ impl OneShot {
             Ok(mask) => ready_of(mask),
             Err(e) => {
                 if let Some(ready) = self.refuse(k, i, e) {
-                    out[*filled] = ReadyEvent { key, ready };
+                    out[*filled] = ReadyEvent::of(key, ready);
                     *filled += 1;
                 }
                 return;
@@ -335,7 +335,7 @@ impl OneShot {
             State::Disarmed
         };
         let at = s.at as usize;
-        let merged = s.mark == self.pass && at < *filled && out[at].key == key;
+        let merged = s.mark == self.pass && at < *filled && out[at].key() == key;
         if !merged && !ready.is_empty() {
             s.mark = self.pass;
             s.at = *filled as u32;
@@ -344,9 +344,9 @@ impl OneShot {
             self.slots.enqueue(i);
         }
         if merged {
-            out[at].ready |= ready;
+            out[at].add_ready(ready);
         } else if !ready.is_empty() {
-            out[*filled] = ReadyEvent { key, ready };
+            out[*filled] = ReadyEvent::of(key, ready);
             *filled += 1;
         }
     }

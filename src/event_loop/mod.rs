@@ -24,7 +24,7 @@ pub use place::{Placed, StaticLoop};
 pub use timer::{TimerEvent, TimerId};
 pub use watch::{WatchEvent, WatchId, WatchOptions};
 
-use crate::backend::{Backend, EVENT_BATCH, Epoll, ReadyEvent};
+use crate::backend::{Backend, Epoll, ReadyEvent};
 use crate::error::Error;
 #[cfg(feature = "children")]
 use crate::source::children::{ChildSource, PidEvent, ReapEvent};
@@ -131,7 +131,10 @@ pub struct Loop<C, const W: usize = 256, const T: usize = 256, B: Backend = Epol
     backend: B,
     watchers: WatcherTable<Handler<Self>, W>,
     timers: TimerHeap<(TimerFn<Self>, u64), T>,
-    events: [ReadyEvent; EVENT_BATCH],
+    /// Where a wait reports readiness: room for one event per watcher.
+    events: [ReadyEvent; W],
+    /// How many events one wait may report (`set_event_batch`), at most `W`.
+    batch: usize,
     now: Instant,
     #[cfg(feature = "waker")]
     waker: WakerSource<WakeFn<Self>, B>,
@@ -194,7 +197,8 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             backend,
             watchers: WatcherTable::new(),
             timers: TimerHeap::new(),
-            events: [ReadyEvent::default(); EVENT_BATCH],
+            events: [ReadyEvent::new(0, 0); W],
+            batch: W,
             now,
             #[cfg(feature = "waker")]
             waker: WakerSource::new(),
@@ -238,6 +242,25 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// Whether `run` or `run_once` is executing.
     pub fn is_running(&self) -> bool {
         self.running
+    }
+
+    /// How many events one wait may report (default: `W`, one per watcher,
+    /// so a pass handles every ready fd with one wait). A smaller batch
+    /// bounds how long one pass runs before timers and the wake-up
+    /// callback get their turn (the rest stay queued in the kernel for the
+    /// next pass); a larger one means fewer waits per event. `Capacity` for
+    /// 0 or more than `W`.
+    pub fn set_event_batch(&mut self, batch: usize) -> Result<(), Error> {
+        if batch == 0 || batch > W {
+            return Err(Error::Capacity);
+        }
+        self.batch = batch;
+        Ok(())
+    }
+
+    /// The event batch (see [`set_event_batch`](Self::set_event_batch)).
+    pub fn event_batch(&self) -> usize {
+        self.batch
     }
 
     /// Asks `run` to return: the loop finishes the pass it is in (every event

@@ -31,8 +31,8 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         }
         let now = backend.now()?;
         // SAFETY: `place` is valid for writes and aligned (the caller's
-        // promise). The fields left alone are the tables and the children
-        // source, whose empty state is all-zero bytes: heapless `Vec`s are a
+        // promise). The fields left alone are the tables, the event buffer and
+        // the children source, whose empty state is all-zero bytes: heapless `Vec`s are a
         // length and uninitialised storage, heapless `IndexMap` indices are
         // `Option<NonZero>` (None is 0), the `Option`s are None, the counters
         // and flags 0 or false (`zero_filled_tables_are_empty` below checks
@@ -40,7 +40,9 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         // this block the whole value is initialised; nothing is read first.
         unsafe {
             addr_of_mut!((*place).backend).write(backend);
-            addr_of_mut!((*place).events).write([crate::backend::ReadyEvent::default(); crate::backend::EVENT_BATCH]);
+            // `events` stays zero-filled: a zero report is a valid one (W of
+            // them could not go through the stack either).
+            addr_of_mut!((*place).batch).write(W);
             addr_of_mut!((*place).now).write(now);
             #[cfg(feature = "waker")]
             addr_of_mut!((*place).waker).write(crate::source::waker::WakerSource::new());

@@ -89,9 +89,12 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         if self.children.scan_owed {
             deadline = Some(self.now);
         }
-        let waited = self.backend.wait(&mut self.events, deadline);
+        let batch = self.batch.min(W);
+        let waited = self.backend.wait(&mut self.events[..batch], deadline);
         let n = match waited {
-            Ok(n) => n,
+            // (A backend never reports more than it was given room for; the
+            // bound also spares a second bounds check per event below.)
+            Ok(n) => n.min(batch),
             Err(e) => {
                 #[cfg(feature = "waker")]
                 let _ = self.waker.after_wake(&mut self.backend, false);
@@ -107,8 +110,8 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         let mut doorbell = false;
         for i in 0..n {
             let ev = self.events[i];
-            let key = Key::from_u64(ev.key);
-            if key.reserved_index().is_some() {
+            let key = Key::from_u64(ev.key());
+            if key.slot >= Key::FIRST_RESERVED {
                 #[cfg(feature = "waker")]
                 if key == Key::WAKER {
                     doorbell = true;
@@ -119,7 +122,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
                 }
                 continue;
             }
-            calls += self.dispatch_io(ctx, key, ev.ready);
+            calls += self.dispatch_io(ctx, key, ev.ready());
         }
         #[cfg(feature = "waker")]
         if let Some((callback, event)) = self.waker.after_wake(&mut self.backend, doorbell) {
@@ -141,6 +144,9 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// asked for errors and there is one; else read, then write. Each side
     /// re-checks the watcher, so one removed or changed by an earlier
     /// callback (in this batch or this event) gets nothing more.
+    // Inlined into the pass: it runs once per event, and the call was a
+    // tenth of the loop's own instructions per event (callgrind).
+    #[inline(always)]
     fn dispatch_io(&mut self, ctx: &mut C, key: Key, ready: Ready) -> usize {
         let Some(w) = self.watchers.get(key).copied() else {
             // Stale key: removed or replaced watcher, or a closed-and-reused fd.
@@ -162,6 +168,11 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         if w.interest.contains(Interest::READ) && wakes(Side::Read, ready, w.interest) {
             callback(self, ctx, event(&w, Side::Read));
             calls += 1;
+            // Nothing in this event can wake the write side, whatever the
+            // callback did to its watcher: done, without a second lookup.
+            if !ready.intersects(Ready::WRITABLE | Ready::ERROR | Ready::HANGUP) {
+                return calls;
+            }
             // The callback may have removed, replaced or changed its watcher:
             // the write side sees the watcher as it is now, or nothing.
             match self.watchers.get(key) {

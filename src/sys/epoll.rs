@@ -7,11 +7,40 @@
 use super::call::check;
 use super::errno::Errno;
 use super::fd::{OwnedFd, RawFd};
-use core::mem::MaybeUninit;
 use core::ptr;
 use linux_raw_sys::general as k;
 
 pub(crate) use k::epoll_event as EpollEvent;
+
+/// One readiness report in the kernel's `epoll_event` layout (packed on
+/// x86_64), so that `epoll_pwait` writes straight into the loop's event
+/// buffer: the data word (the loop's key) and the event bits. Every bit
+/// pattern is valid; fields are copied out, never borrowed.
+#[repr(transparent)]
+#[derive(Copy, Clone)]
+pub struct Event(EpollEvent);
+
+impl Event {
+    /// An event with `data` and `events`.
+    pub const fn new(data: u64, events: u32) -> Event {
+        Event(EpollEvent { events, data })
+    }
+    /// The data word (what was registered with the fd).
+    #[inline]
+    pub const fn data(self) -> u64 {
+        self.0.data
+    }
+    /// The event bits (`EPOLLIN`, ...).
+    #[inline]
+    pub const fn events(self) -> u32 {
+        self.0.events
+    }
+    /// Sets the event bits.
+    #[inline]
+    pub fn set_events(&mut self, events: u32) {
+        self.0.events = events;
+    }
+}
 
 /// `EPOLL_CTL_ADD`, `EPOLL_CTL_MOD`, `EPOLL_CTL_DEL`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -47,7 +76,7 @@ pub(crate) fn ctl(epfd: RawFd, op: CtlOp, fd: RawFd, events: u32, data: u64) -> 
 
 /// `epoll_pwait` with a millisecond timeout (-1 blocks) and no signal mask.
 /// Returns how many entries of `buf` the kernel filled.
-pub(crate) fn pwait(epfd: RawFd, buf: &mut [MaybeUninit<EpollEvent>], timeout_ms: i32) -> Result<usize, Errno> {
+pub(crate) fn pwait(epfd: RawFd, buf: &mut [Event], timeout_ms: i32) -> Result<usize, Errno> {
     let max = buf.len().min(i32::MAX as usize);
     // SAFETY: `buf` is valid for writes of `max` epoll_events; a null sigmask
     // means "do not change the mask", so the size argument is not read.
@@ -65,11 +94,7 @@ pub(crate) fn pwait(epfd: RawFd, buf: &mut [MaybeUninit<EpollEvent>], timeout_ms
 }
 
 /// `epoll_pwait2` with a nanosecond timeout (`None` blocks) and no signal mask.
-pub(crate) fn pwait2(
-    epfd: RawFd,
-    buf: &mut [MaybeUninit<EpollEvent>],
-    timeout: Option<&k::__kernel_timespec>,
-) -> Result<usize, Errno> {
+pub(crate) fn pwait2(epfd: RawFd, buf: &mut [Event], timeout: Option<&k::__kernel_timespec>) -> Result<usize, Errno> {
     let max = buf.len().min(i32::MAX as usize);
     let ts = timeout.map_or(0, |t| t as *const k::__kernel_timespec as usize);
     // SAFETY: `buf` is valid for writes of `max` events; `ts` is null or points
@@ -79,16 +104,6 @@ pub(crate) fn pwait2(
     })
 }
 
-/// Copies the `(events, data)` out of an entry the kernel filled.
-#[inline]
-pub(crate) fn decode(ev: &MaybeUninit<EpollEvent>) -> (u32, u64) {
-    // SAFETY: callers only pass entries below the count the wait returned,
-    // which the kernel initialised. Fields are copied, never referenced,
-    // because the struct is packed on x86_64.
-    let ev = unsafe { ev.assume_init_read() };
-    (ev.events, ev.data)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +111,7 @@ mod tests {
 
     #[test]
     fn epoll_event_layout_matches_the_kernel() {
+        assert_eq!(core::mem::size_of::<Event>(), core::mem::size_of::<EpollEvent>());
         #[cfg(target_arch = "x86_64")]
         assert_eq!(core::mem::size_of::<EpollEvent>(), 12);
         #[cfg(not(target_arch = "x86_64"))]
@@ -110,12 +126,12 @@ mod tests {
         let ep = create().unwrap();
         let (r, w) = pipe().unwrap();
         ctl(ep.as_raw_fd(), CtlOp::Add, r.as_raw_fd(), k::EPOLLIN, 0xdead_beef_0000_0007).unwrap();
-        let mut buf = [MaybeUninit::uninit(); 4];
+        let mut buf = [Event::new(0, 0); 4];
         assert_eq!(pwait(ep.as_raw_fd(), &mut buf, 0), Ok(0));
         write(w.as_raw_fd(), b"x").unwrap();
         let n = pwait(ep.as_raw_fd(), &mut buf, 1000).unwrap();
         assert_eq!(n, 1);
-        assert_eq!(decode(&buf[0]), (k::EPOLLIN, 0xdead_beef_0000_0007));
+        assert_eq!((buf[0].events(), buf[0].data()), (k::EPOLLIN, 0xdead_beef_0000_0007));
         match pwait2(ep.as_raw_fd(), &mut buf, Some(&k::__kernel_timespec { tv_sec: 0, tv_nsec: 0 })) {
             Ok(n) => assert_eq!(n, 1),
             Err(e) => assert_eq!(e, Errno::ENOSYS),

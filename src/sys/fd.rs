@@ -87,6 +87,7 @@ impl From<OwnedFd> for std::os::fd::OwnedFd {
 }
 
 /// Reads into `buf`; returns the byte count (0 at end of file). `EINTR` is retried.
+#[inline]
 pub fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
     retry(|| {
         // SAFETY: the pointer and length describe `buf`, which is valid for
@@ -96,6 +97,7 @@ pub fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, Errno> {
 }
 
 /// Writes from `buf`; returns the byte count written. `EINTR` is retried.
+#[inline]
 pub fn write(fd: RawFd, buf: &[u8]) -> Result<usize, Errno> {
     retry(|| {
         // SAFETY: the pointer and length describe `buf`, valid for reads of

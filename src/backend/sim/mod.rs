@@ -616,7 +616,7 @@ impl<const N: usize> Kernel for Sim<N> {
                 reg.queued = false;
                 continue;
             }
-            out[filled] = ReadyEvent { key: reg.key, ready };
+            out[filled] = ReadyEvent::of(reg.key, ready);
             filled += 1;
             match reg.trigger {
                 Trigger::Level => {
@@ -765,7 +765,7 @@ mod tests {
     fn wait(sim: &mut Sim<8>) -> std::vec::Vec<(u64, Ready)> {
         let mut out = [ReadyEvent::default(); 8];
         let n = sim.wait(&mut out, None).unwrap();
-        out[..n].iter().map(|e| (e.key, e.ready)).collect()
+        out[..n].iter().map(|e| (e.key(), e.ready())).collect()
     }
 
     #[test]
@@ -863,7 +863,7 @@ mod tests {
         let mut seen = std::vec::Vec::new();
         for _ in 0..3 {
             let n = sim.wait(&mut out, None).unwrap();
-            seen.extend(out[..n].iter().map(|e| e.key));
+            seen.extend(out[..n].iter().map(|e| e.key()));
         }
         assert_eq!(seen, [0, 1, 2, 0, 1, 2]);
     }
