@@ -63,6 +63,9 @@ pub fn main<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> i
     // it, the kernel queues the one a failed write raises instead; `forward`
     // tells it apart by its sender, the init itself.
     let _ = sys::set_disposition(sys::SIGPIPE, Disposition::Ignore);
+    // An inherited "ignore" for SIGCHLD would make the kernel reap children
+    // itself, unseen: the init would wait for its child forever.
+    let _ = sys::set_disposition(sys::SIGCHLD, Disposition::Default);
     let opts = match options::parse(argv, envp) {
         Parsed::Run(opts) => opts,
         Parsed::Exit(code) => return code,
