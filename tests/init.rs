@@ -14,7 +14,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -131,42 +131,103 @@ fn init(args: &[&str]) -> Command {
 
 /// Kills `pid` if the test still runs after a minute: a broken init fails
 /// its test instead of hanging it. Dropping it disarms it.
-struct Watchdog(std::sync::Arc<std::sync::atomic::AtomicBool>);
+///
+/// One thread serves every watchdog and sleeps until the earliest deadline.
+/// This test keeps its threads few and quiet: under qemu-user 7.2, forks
+/// made while other threads were being created now and then left a child
+/// stuck on a lock before its exec (a copy of this test in a futex wait,
+/// holding other tests' pipes open); with a watchdog and two reader threads
+/// per process that hung one full run in three, without them none in twenty.
+struct Watchdog(u64);
+
+struct Watched {
+    next_id: u64,
+    armed: Vec<(u64, u32, Instant)>,
+}
+
+fn watched() -> &'static (std::sync::Mutex<Watched>, std::sync::Condvar) {
+    static W: OnceLock<(std::sync::Mutex<Watched>, std::sync::Condvar)> = OnceLock::new();
+    W.get_or_init(|| {
+        std::thread::spawn(|| {
+            let (lock, wake) = watched();
+            let mut w = lock.lock().unwrap();
+            loop {
+                let now = Instant::now();
+                w.armed.retain(|&(_, pid, deadline)| {
+                    if deadline <= now {
+                        let _ = sys::kill(pid as i32, sys::SIGKILL);
+                    }
+                    deadline > now
+                });
+                w = match w.armed.iter().map(|&(_, _, d)| d).min() {
+                    Some(first) => wake.wait_timeout(w, first - now).unwrap().0,
+                    None => wake.wait(w).unwrap(),
+                };
+            }
+        });
+        (std::sync::Mutex::new(Watched { next_id: 0, armed: Vec::new() }), std::sync::Condvar::new())
+    })
+}
 
 impl Watchdog {
     fn new(pid: u32) -> Watchdog {
-        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = done.clone();
-        std::thread::spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while Instant::now() < deadline {
-                if flag.load(Ordering::SeqCst) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if !flag.load(Ordering::SeqCst) {
-                let _ = sys::kill(pid as i32, sys::SIGKILL);
-            }
-        });
-        Watchdog(done)
+        let (lock, wake) = watched();
+        let mut w = lock.lock().unwrap();
+        w.next_id += 1;
+        let id = w.next_id;
+        w.armed.push((id, pid, Instant::now() + Duration::from_secs(60)));
+        if w.armed.len() == 1 {
+            wake.notify_one();
+        }
+        Watchdog(id)
     }
 }
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
+        let mut w = watched().0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        w.armed.retain(|&(id, _, _)| id != self.0);
     }
 }
 
-fn read_all(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut p) = pipe {
-            let _ = p.read_to_string(&mut text);
+/// Reads `out` and `err` to their ends at once (so neither pipe can fill
+/// and stall the child), with poll(2) rather than a thread each: see
+/// [`Watchdog`] for why this test keeps its threads few.
+fn read_both(out: Option<ChildStdout>, err: Option<ChildStderr>) -> (String, String) {
+    use std::os::fd::AsRawFd;
+    let mut fds = [-1; 2];
+    let mut readers: [Option<Box<dyn Read>>; 2] = [None, None];
+    if let Some(p) = out {
+        fds[0] = p.as_raw_fd();
+        readers[0] = Some(Box::new(p));
+    }
+    if let Some(p) = err {
+        fds[1] = p.as_raw_fd();
+        readers[1] = Some(Box::new(p));
+    }
+    let mut texts = [Vec::new(), Vec::new()];
+    let mut buf = vec![0u8; 65536];
+    while readers.iter().any(Option::is_some) {
+        // poll(2) skips negative fds: those of pipes already at their end.
+        let mut pfds = fds.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+        // SAFETY: `pfds` is a valid array of two pollfds for the call.
+        if unsafe { libc::poll(pfds.as_mut_ptr(), 2, -1) } < 0 {
+            assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EINTR));
+            continue;
         }
-        text
-    })
+        for k in 0..2 {
+            let Some(reader) = readers[k].as_mut().filter(|_| pfds[k].revents != 0) else { continue };
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    readers[k] = None;
+                    fds[k] = -1;
+                }
+                Ok(got) => texts[k].extend_from_slice(&buf[..got]),
+            }
+        }
+    }
+    let [out, err] = texts.map(|t| String::from_utf8_lossy(&t).into_owned());
+    (out, err)
 }
 
 /// Waits for `child` (killed after a minute: tests never hang) while reading
@@ -174,11 +235,10 @@ fn read_all(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle
 /// for a signal) and both outputs.
 fn finish(mut child: Child) -> (i32, String, String) {
     let _watchdog = Watchdog::new(child.id());
-    let out = read_all(child.stdout.take());
-    let err = read_all(child.stderr.take());
+    let (out, err) = read_both(child.stdout.take(), child.stderr.take());
     let status = child.wait().unwrap();
     let code = status.code().unwrap_or_else(|| 1000 + status.signal().unwrap_or(0));
-    (code, out.join().unwrap(), err.join().unwrap())
+    (code, out, err)
 }
 
 fn run_raw(args: &[&str]) -> (i32, String, String) {
@@ -211,12 +271,14 @@ fn kill(pid: i32, sig: i32) {
     sys::kill(pid, sig).unwrap();
 }
 
-/// Runs `job` for every item on a few threads at once (bounded, so a busy
-/// machine is not swamped); the first failure is reported after all ran.
+/// Runs `job` for every item on a few threads at once (twice as many as
+/// there are CPUs, 4 to 8: a busy machine is not swamped); a failure is
+/// reported after all ran.
 fn in_parallel<T: Sync>(items: &[T], job: impl Fn(&T) + Sync) {
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..8)
+        let workers = std::thread::available_parallelism().map_or(4, |n| (2 * n.get()).clamp(4, 8));
+        let workers: Vec<_> = (0..workers)
             .map(|_| {
                 scope.spawn(|| {
                     while let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) {
@@ -257,8 +319,8 @@ fn every_exit_code_passes_through_and_each_one_can_be_remapped() {
         // The same without `--`, with POSIXLY_CORRECT: options end at the program.
         let mut args = with_s(&others);
         args.extend(["sh", "-c", &script]);
-        let cmd = init(&args).env("POSIXLY_CORRECT", "1").stdin(Stdio::null()).stderr(Stdio::piped()).spawn();
-        let (got, _, err) = finish(cmd.unwrap());
+        let cmd = init(&args).env("POSIXLY_CORRECT", "1").stdin(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let (got, _, err) = finish(cmd);
         assert_eq!(got, c, "POSIXLY_CORRECT, no --: {err}");
     });
     let (got, _, err) = run(&["-e", "256", "--", "true"]);
@@ -678,7 +740,7 @@ fn output_into_a_closed_pipe_neither_kills_the_init_nor_changes_the_exit_code() 
     assert_eq!(child.wait().unwrap().code(), Some(0));
     // Usage errors and help go out the same way.
     for args in [&["-h"][..], &[][..]] {
-        let status = init(args).stdout(broken_pipe()).stderr(broken_pipe()).status().unwrap();
+        let status = init(args).stdout(broken_pipe()).stderr(broken_pipe()).spawn().unwrap().wait().unwrap();
         assert_eq!(status.code(), Some(i32::from(args.is_empty())), "{args:?}");
     }
 }
