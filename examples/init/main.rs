@@ -4,7 +4,9 @@
 //! every zombie the moment SIGCHLD arrives, and exits with the child's
 //! status. `init -h` lists the options. It builds as an ordinary std program
 //! (`cargo run --example init -- sh -c 'exit 3'`) and, with the `rt` feature,
-//! as a static binary with no libc at all (`cargo static-examples`).
+//! as a static binary with no libc at all (`cargo static-examples`), which
+//! hands the child the argv tail and envp of its own initial stack: no copy,
+//! no limit but the kernel's.
 
 #![cfg_attr(linux_event_nolibc, no_std, no_main)]
 
@@ -17,27 +19,14 @@ linux_event::entry!(nolibc_main);
 
 /// The no-libc entry: arguments and environment straight off the initial stack.
 #[cfg(linux_event_nolibc)]
-fn nolibc_main(startup: linux_event::rt::Startup) -> i32 {
-    use core::ffi::CStr;
-    let mut argv: heapless::Vec<&CStr, { options::MAX_ARGS + 16 }> = heapless::Vec::new();
-    let mut envp: heapless::Vec<&CStr, 1024> = heapless::Vec::new();
-    for arg in startup.args() {
-        if argv.push(arg).is_err() {
-            say::err(format_args!("init: too many arguments\n"));
-            return 1;
-        }
-    }
-    for var in startup.env() {
-        if envp.push(var).is_err() {
-            say::err(format_args!("init: too many environment variables (at most 1024)\n"));
-            return 1;
-        }
-    }
-    supervisor::main(&argv, &envp)
+fn nolibc_main(mut startup: linux_event::rt::Startup) -> i32 {
+    let envp = startup.envp();
+    supervisor::main(&mut startup.argv_mut(), envp)
 }
 
 #[cfg(not(linux_event_nolibc))]
 fn main() {
+    use core::ffi::CStr;
     use std::ffi::CString;
     use std::os::unix::ffi::OsStringExt;
     let args: Vec<CString> =
@@ -50,7 +39,7 @@ fn main() {
             CString::new(kv).ok()
         })
         .collect();
-    let argv: Vec<&core::ffi::CStr> = args.iter().map(CString::as_c_str).collect();
-    let envp: Vec<&core::ffi::CStr> = env.iter().map(CString::as_c_str).collect();
-    std::process::exit(supervisor::main(&argv, &envp));
+    let mut argv: Vec<&CStr> = args.iter().map(CString::as_c_str).collect();
+    let envp: Vec<&CStr> = env.iter().map(CString::as_c_str).collect();
+    std::process::exit(supervisor::main(&mut argv[..], linux_event::sys::CStrArray::from(&envp[..])));
 }

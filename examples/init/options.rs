@@ -1,76 +1,90 @@
 //! tini's command line and environment: options anywhere before `--`
-//! (GNU permutation) unless POSIXLY_CORRECT is set, then the program.
+//! (GNU getopt's permutation) unless POSIXLY_CORRECT is set, then the
+//! program and its arguments.
 //!
-//! Parsing never allocates; what it cannot accept becomes a usage error
-//! with getopt's wording, never a panic.
+//! Parsing never allocates and copies nothing: like getopt it reorders argv
+//! in place so that the program's arguments end it, and says where they
+//! start. What it cannot accept becomes a usage error with getopt's wording.
 
 use crate::say::{self, Show, Verbosity};
 use core::ffi::CStr;
+use core::ops::Range;
 use core::time::Duration;
-use heapless::Vec;
-use linux_event::sys;
+use linux_event::sys::{self, CStrArray, CStrArrayMut};
 
-/// Most arguments the program may get (the spawn's own limit).
-pub const MAX_ARGS: usize = sys::MAX_EXEC_ARGS;
+/// An argument vector the parser may reorder: the initial stack's argv in
+/// the no-libc build, a `Vec` of the arguments in the std build.
+pub trait ArgList<'a> {
+    /// How many arguments there are, `argv[0]` included.
+    fn count(&self) -> usize;
+    /// The argument at `i`.
+    fn arg(&self, i: usize) -> &'a CStr;
+    /// `argv[range].rotate_left(mid)`.
+    fn rotate_left(&mut self, range: Range<usize>, mid: usize);
+    /// The arguments from `skip` on, as a terminated array or a slice.
+    fn tail(&self, skip: usize) -> CStrArray<'_>;
+}
+
+impl<'a> ArgList<'a> for [&'a CStr] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn arg(&self, i: usize) -> &'a CStr {
+        self[i]
+    }
+    fn rotate_left(&mut self, range: Range<usize>, mid: usize) {
+        self[range].rotate_left(mid);
+    }
+    fn tail(&self, skip: usize) -> CStrArray<'_> {
+        CStrArray::from_slice(&self[skip.min(self.len())..])
+    }
+}
+
+impl<'a> ArgList<'a> for CStrArrayMut<'a> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn arg(&self, i: usize) -> &'a CStr {
+        self.get(i).unwrap_or(c"")
+    }
+    fn rotate_left(&mut self, range: Range<usize>, mid: usize) {
+        CStrArrayMut::rotate_left(self, range, mid);
+    }
+    fn tail(&self, skip: usize) -> CStrArray<'_> {
+        CStrArrayMut::tail(self, skip)
+    }
+}
 
 /// What the init was asked to do.
-pub struct Options<'a> {
+pub struct Options {
     pub subreaper: bool,
     pub parent_death_signal: Option<i32>,
     pub verbosity: Verbosity,
     pub warn_on_reap: bool,
     pub kill_group: bool,
-    /// Exit codes turned into 0 (`-e`), one bit each.
+    /// Exit codes turned into 0 (`-e`): a 256-bit set, one bit per code.
     pub remap: [u64; 4],
     /// Signal rewriting (`-r FROM:TO`): what to send for each signal; 0 drops it.
     pub rewrite: [u8; 65],
     /// `--grace SECONDS`: how long leftovers get after the main child exits.
     pub grace: Option<Duration>,
-    /// The program and its arguments.
-    pub argv: Vec<&'a CStr, MAX_ARGS>,
+    /// Where the program and its arguments start in the reordered argv; they
+    /// run to its end.
+    pub program_at: usize,
 }
 
-impl Options<'_> {
+impl Options {
     pub fn remapped(&self, code: i32) -> bool {
         (0..256).contains(&code) && self.remap[code as usize / 64] & (1 << (code % 64)) != 0
     }
 }
 
-/// The outcome of parsing. Built once and moved out at once, so the size
-/// difference between the variants costs nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum Parsed<'a> {
-    Run(Options<'a>),
+/// The outcome of parsing.
+pub enum Parsed {
+    Run(Options),
     /// Help, version or license was printed, or a usage error: exit with this.
     Exit(i32),
 }
-
-/// The usage text after `Usage: NAME`.
-const USAGE: &str = " [OPTIONS] PROGRAM -- [ARGS] | --version
-
-Runs PROGRAM as the child of a minimal init: signals are forwarded to it,
-zombies are reaped as soon as they appear, and the init exits with the
-child's status.
-
-Options:
-  --version      Print the version and exit (only as the sole argument).
-  -h             Print this help and exit.
-  -s             Register as a child subreaper.
-  -p SIGNAL      Ask for SIGNAL when the init's parent dies, e.g. -p SIGKILL.
-  -v             Say more (repeat for more still).
-  -w             Warn each time a zombie is reaped.
-  -g             Send forwarded signals to the child's process group.
-  -e EXIT_CODE   Exit 0 when the child exits with EXIT_CODE (repeatable, 0-255).
-  -l             Print the license and exit.
-  -r FROM:TO     Forward signal FROM as TO; TO 0 drops it (repeatable).
-  --grace SECS   After the main child exits, SIGTERM the remaining children,
-                 reap them for up to SECS seconds, then SIGKILL what is left.
-
-Environment:
-  TINI_SUBREAPER           Register as a child subreaper.
-  TINI_VERBOSITY           Verbosity level (default 1).
-  TINI_KILL_PROCESS_GROUP  Send forwarded signals to the child's process group.
-";
 
 const LICENSE: &str = "\
 linux-event's init is distributed under the terms of either the MIT
@@ -78,39 +92,92 @@ license or the Apache License, Version 2.0, at your option. It is provided
 \"as is\", without warranty of any kind.
 ";
 
-fn usage(name: &CStr, to_stdout: bool) {
-    if to_stdout {
-        say::out(format_args!("Usage: {}{USAGE}", Show(name)));
-    } else {
-        say::err(format_args!("Usage: {}{USAGE}", Show(name)));
-    }
+/// The last path component, as tini shows its own name.
+fn basename(name: &CStr) -> Show2<'_> {
+    let bytes = name.to_bytes();
+    Show2(bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes))
 }
 
-fn env_value<'a>(envp: &[&'a CStr], name: &[u8]) -> Option<&'a [u8]> {
+/// tini's usage text, with this init's name and version, and its two
+/// options of its own (`-r`, `--grace`).
+fn usage(name: &CStr, to_stdout: bool) {
+    let base = basename(name);
+    let version = env!("CARGO_PKG_VERSION");
+    let text = format_args!(
+        "{base} (linux-event init version {version})
+Usage: {base} [OPTIONS] PROGRAM -- [ARGS] | --version
+
+Execute a program under the supervision of a valid init process ({base})
+
+Command line options:
+
+  --version: Show version and exit.
+  -h: Show this help message and exit.
+  -s: Register as a process subreaper (requires Linux >= 3.4).
+  -p SIGNAL: Trigger SIGNAL when parent dies, e.g. \"-p SIGKILL\".
+  -v: Generate more verbose output. Repeat up to 3 times.
+  -w: Print a warning when processes are getting reaped.
+  -g: Send signals to the child's process group.
+  -e EXIT_CODE: Remap EXIT_CODE (from 0 to 255) to 0.
+  -l: Show license and exit.
+  -r FROM:TO: Forward signal FROM as signal TO; TO 0 drops it (can be repeated).
+  --grace SECONDS: When the main child exits, send SIGTERM to the other children, then SIGKILL after SECONDS.
+
+Environment variables:
+
+  TINI_SUBREAPER: Register as a process subreaper (requires Linux >= 3.4).
+  TINI_VERBOSITY: Set the verbosity level (default: 1).
+  TINI_KILL_PROCESS_GROUP: Send signals to the child's process group.
+
+"
+    );
+    if to_stdout { say::out(text) } else { say::err(text) }
+}
+
+/// The value of `name` in the environment (getenv: the first entry wins).
+fn env_value<'a>(envp: &CStrArray<'a>, name: &[u8]) -> Option<&'a [u8]> {
     envp.iter().find_map(|e| e.to_bytes().strip_prefix(name).and_then(|rest| rest.strip_prefix(b"=")))
 }
 
-fn parse_int(s: &[u8]) -> Option<i64> {
-    let (neg, digits) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        Some((b'+', rest)) => (false, rest),
-        _ => (false, s),
+/// C's strtol in base 10 up to the first non-digit: leading white space, a
+/// sign, digits. The value (saturated) and whether any digit was seen.
+fn strtol_prefix(s: &[u8]) -> (i64, usize) {
+    let mut i = s.iter().take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')).count();
+    let neg = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
     };
-    if digits.is_empty() || digits.len() > 12 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let v = digits.iter().fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0'));
-    Some(if neg { -v } else { v })
+    let digits = s[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let v = s[i..i + digits].iter().fold(0i64, |acc, d| acc.saturating_mul(10).saturating_add(i64::from(d - b'0')));
+    // No digits: strtol's end pointer stays at the start of the string.
+    let end = if digits == 0 { 0 } else { i + digits };
+    (if neg { -v } else { v }, end)
 }
 
-/// C's atoi, as tini applies it to TINI_VERBOSITY: leading digits, else 0.
-fn atoi(s: &[u8]) -> i32 {
-    let end = s.iter().position(|b| !b.is_ascii_digit() && *b != b'-').unwrap_or(s.len());
-    parse_int(&s[..end]).map_or(0, |v| v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)
+/// A whole number as tini takes `-e`'s: strtol must use up the string (an
+/// empty one is 0, as strtol makes it).
+fn parse_int(s: &[u8]) -> Option<i64> {
+    let (v, end) = strtol_prefix(s);
+    (end == s.len()).then_some(v)
+}
+
+/// C's atoi, as tini applies it to TINI_VERBOSITY, stored as tini's
+/// unsigned verbosity (so a negative value means "everything").
+fn atoi_unsigned(s: &[u8]) -> u32 {
+    strtol_prefix(s).0 as i32 as u32
 }
 
 fn parse_signal(s: &[u8]) -> Option<i32> {
-    if let Some(n) = parse_int(s) {
+    if !s.is_empty()
+        && let Some(n) = parse_int(s)
+    {
         return (0..=i64::from(sys::MAX_SIGNAL)).contains(&n).then_some(n as i32);
     }
     core::str::from_utf8(s).ok().and_then(sys::signal_number)
@@ -130,9 +197,12 @@ fn parse_seconds(s: &[u8]) -> Option<Duration> {
     Some(Duration::new(secs, nanos))
 }
 
-/// Parses `argv` (with `argv[0]`) and the environment.
-pub fn parse<'a>(argv: &[&'a CStr], envp: &[&'a CStr]) -> Parsed<'a> {
-    let name = argv.first().copied().unwrap_or(c"init");
+/// Parses `argv` (with `argv[0]`) and the environment. On `Run`, `argv` is
+/// reordered as getopt leaves it: options (and a `--`) first, then the
+/// program and its arguments from `program_at` to the end.
+pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> Parsed {
+    let argc = argv.count();
+    let name = if argc > 0 { argv.arg(0) } else { c"init" };
     let mut o = Options {
         subreaper: false,
         parent_death_signal: None,
@@ -142,35 +212,39 @@ pub fn parse<'a>(argv: &[&'a CStr], envp: &[&'a CStr]) -> Parsed<'a> {
         remap: [0; 4],
         rewrite: core::array::from_fn(|i| i as u8),
         grace: None,
-        argv: Vec::new(),
+        program_at: argc,
     };
-    if argv.len() == 2 && argv[1].to_bytes() == b"--version" {
+    if argc == 2 && argv.arg(1).to_bytes() == b"--version" {
         say::out(format_args!("linux-event init version {}\n", env!("CARGO_PKG_VERSION")));
         return Parsed::Exit(0);
     }
-    let posix = env_value(envp, b"POSIXLY_CORRECT").is_some();
-    let fail = |o: &Options<'_>, args: core::fmt::Arguments<'_>| {
+    let posix = env_value(&envp, b"POSIXLY_CORRECT").is_some();
+    let fail = |o: &Options, args: core::fmt::Arguments<'_>| {
         o.verbosity.fatal(args);
         Parsed::Exit(1)
     };
+    // The non-options seen so far, kept together at `block.start..i` (getopt's
+    // permutation): each option found after them is rotated in front of them.
+    let mut block = 0..0;
     let mut options_done = false;
     let mut i = 1;
-    while i < argv.len() {
-        let arg = argv[i];
+    while i < argc {
+        let arg = argv.arg(i);
         let bytes = arg.to_bytes();
-        i += 1;
         if options_done || bytes.len() < 2 || bytes[0] != b'-' {
-            if o.argv.push(arg).is_err() {
-                return fail(&o, format_args!("too many arguments (at most {MAX_ARGS})"));
+            if block.is_empty() {
+                block = i..i;
             }
+            i += 1;
+            block.end = i;
             options_done |= posix;
             continue;
         }
+        let start = i;
+        i += 1;
         if bytes == b"--" {
             options_done = true;
-            continue;
-        }
-        if let Some(long) = bytes.strip_prefix(b"--") {
+        } else if let Some(long) = bytes.strip_prefix(b"--") {
             let (key, inline) = match long.iter().position(|&b| b == b'=') {
                 Some(p) => (&long[..p], Some(&long[p + 1..])),
                 None => (long, None),
@@ -180,86 +254,95 @@ pub fn parse<'a>(argv: &[&'a CStr], envp: &[&'a CStr]) -> Parsed<'a> {
                 usage(name, false);
                 return Parsed::Exit(1);
             }
-            let value = match inline.or_else(|| argv.get(i).map(|a| a.to_bytes())) {
+            let value = match inline {
                 Some(v) => v,
+                None if i < argc => {
+                    i += 1;
+                    argv.arg(i - 1).to_bytes()
+                }
                 None => {
                     say::err(format_args!("{}: option '--grace' requires an argument\n", Show(name)));
                     usage(name, false);
                     return Parsed::Exit(1);
                 }
             };
-            if inline.is_none() {
-                i += 1;
-            }
             match parse_seconds(value) {
                 Some(d) => o.grace = Some(d),
                 None => return fail(&o, format_args!("Not a valid option for --grace: {}", Show2(value))),
             }
-            continue;
-        }
-        // A cluster of short options: -vvv, -e3, -p SIGKILL.
-        let mut j = 1;
-        while j < bytes.len() {
-            let c = bytes[j];
-            j += 1;
-            match c {
-                b'h' => {
-                    usage(name, true);
-                    return Parsed::Exit(0);
-                }
-                b'l' => {
-                    say::out(format_args!("{LICENSE}"));
-                    return Parsed::Exit(0);
-                }
-                b's' => o.subreaper = true,
-                b'v' => o.verbosity.0 += 1,
-                b'w' => o.warn_on_reap = true,
-                b'g' => o.kill_group = true,
-                b'p' | b'e' | b'r' => {
-                    let value = if j < bytes.len() {
-                        let v = &bytes[j..];
-                        j = bytes.len();
-                        v
-                    } else if let Some(next) = argv.get(i) {
-                        i += 1;
-                        next.to_bytes()
-                    } else {
-                        say::err(format_args!("{}: option requires an argument -- '{}'\n", Show(name), c as char));
+        } else {
+            // A cluster of short options: -vvv, -e3, -p SIGKILL.
+            let mut j = 1;
+            while j < bytes.len() {
+                let c = bytes[j];
+                j += 1;
+                match c {
+                    b'h' => {
+                        usage(name, true);
+                        return Parsed::Exit(0);
+                    }
+                    b'l' => {
+                        say::out(format_args!("{LICENSE}"));
+                        return Parsed::Exit(0);
+                    }
+                    b's' => o.subreaper = true,
+                    b'v' => o.verbosity.0 = o.verbosity.0.wrapping_add(1),
+                    b'w' => o.warn_on_reap = true,
+                    b'g' => o.kill_group = true,
+                    b'p' | b'e' | b'r' => {
+                        let value = if j < bytes.len() {
+                            let v = &bytes[j..];
+                            j = bytes.len();
+                            v
+                        } else if i < argc {
+                            i += 1;
+                            argv.arg(i - 1).to_bytes()
+                        } else {
+                            say::err(format_args!("{}: option requires an argument -- '{}'\n", Show(name), c as char));
+                            usage(name, false);
+                            return Parsed::Exit(1);
+                        };
+                        let ok = match c {
+                            b'p' => parse_signal(value).filter(|&s| s > 0).map(|s| o.parent_death_signal = Some(s)),
+                            b'e' => parse_int(value).filter(|v| (0..256).contains(v)).map(|v| {
+                                o.remap[v as usize / 64] |= 1 << (v % 64);
+                            }),
+                            _ => parse_rewrite(value).map(|(from, to)| o.rewrite[from as usize] = to as u8),
+                        };
+                        if ok.is_none() {
+                            return fail(&o, format_args!("Not a valid option for -{}: {}", c as char, Show2(value)));
+                        }
+                    }
+                    other => {
+                        say::err(format_args!("{}: invalid option -- '{}'\n", Show(name), other as char));
                         usage(name, false);
                         return Parsed::Exit(1);
-                    };
-                    let ok = match c {
-                        b'p' => parse_signal(value).filter(|&s| s > 0).map(|s| o.parent_death_signal = Some(s)),
-                        b'e' => parse_int(value).filter(|v| (0..256).contains(v)).map(|v| {
-                            o.remap[v as usize / 64] |= 1 << (v % 64);
-                        }),
-                        _ => parse_rewrite(value).map(|(from, to)| o.rewrite[from as usize] = to as u8),
-                    };
-                    if ok.is_none() {
-                        return fail(&o, format_args!("Not a valid option for -{}: {}", c as char, Show2(value)));
                     }
-                }
-                other => {
-                    say::err(format_args!("{}: invalid option -- '{}'\n", Show(name), other as char));
-                    usage(name, false);
-                    return Parsed::Exit(1);
                 }
             }
         }
+        if !block.is_empty() {
+            // Move this option (and its value, and a `--`) before the
+            // non-options, which then end where the scan is.
+            argv.rotate_left(block.start..i, start - block.start);
+            block = block.start + (i - start)..i;
+        }
     }
-    if env_value(envp, b"TINI_SUBREAPER").is_some() {
+    if env_value(&envp, b"TINI_SUBREAPER").is_some() {
         o.subreaper = true;
     }
-    if env_value(envp, b"TINI_KILL_PROCESS_GROUP").is_some() {
+    if env_value(&envp, b"TINI_KILL_PROCESS_GROUP").is_some() {
         o.kill_group = true;
     }
-    if let Some(v) = env_value(envp, b"TINI_VERBOSITY") {
-        o.verbosity = Verbosity(atoi(v));
+    if let Some(v) = env_value(&envp, b"TINI_VERBOSITY") {
+        o.verbosity = Verbosity(atoi_unsigned(v));
     }
-    if o.argv.is_empty() {
+    if block.is_empty() {
+        // The user forgot the program.
         usage(name, false);
         return Parsed::Exit(1);
     }
+    o.program_at = block.start;
     Parsed::Run(o)
 }
 
@@ -270,8 +353,8 @@ fn parse_rewrite(value: &[u8]) -> Option<(i32, i32)> {
     Some((from, to))
 }
 
-/// Bytes for display.
-struct Show2<'a>(&'a [u8]);
+/// Bytes for display (lossy: invalid UTF-8 is left out).
+pub struct Show2<'a>(pub &'a [u8]);
 
 impl core::fmt::Display for Show2<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

@@ -1,19 +1,20 @@
-//! The init itself: start the child, forward signals, reap zombies the
+//! The init itself: start the child, forward signals, reap every zombie the
 //! moment SIGCHLD arrives, and exit with the main child's status (after an
-//! optional grace period for the leftovers).
+//! optional grace period for the leftovers), saying what it does as tini does.
 //!
 //! Runs the same under std and with no libc at all; it never allocates.
 
-use crate::options::{self, Options, Parsed};
-use crate::say::{Show, Verbosity};
+use crate::options::{self, ArgList, Options, Parsed};
+use crate::say::{ErrText, Show, SignalText, Verbosity};
 use core::ffi::CStr;
 use core::time::Duration;
 use linux_event::process::{SignalState, Spawn};
-use linux_event::sys::{self, Disposition, Errno, ExitStatus, ProcessGroup, WaitTarget};
-use linux_event::{ChildEvent, Loop, SignalEvent};
+use linux_event::sys::{self, CStrArray, Disposition, Errno, ExitStatus, ProcessGroup, WaitTarget};
+use linux_event::{Loop, SignalEvent};
 
 /// Signals that belong to the init itself: synchronous faults, the two the
-/// kernel will not let anyone catch, SIGCHLD, and terminal stops.
+/// kernel will not let anyone catch, SIGCHLD (watched on its own), and
+/// terminal stops.
 const NOT_FORWARDED: [i32; 12] = [
     sys::SIGFPE,
     sys::SIGILL,
@@ -29,19 +30,24 @@ const NOT_FORWARDED: [i32; 12] = [
     sys::SIGTTOU,
 ];
 
-struct Init<'a> {
-    opts: Options<'a>,
+struct Init {
+    opts: Options,
+    /// The init's own pid: a SIGPIPE it sent itself came from a write of its own.
+    pid: i32,
     child: i32,
-    exit_code: i32,
+    /// The main child's exit code, once it has exited.
+    exit_code: Option<i32>,
     /// The main child is gone; leftovers are being terminated.
     in_grace: bool,
+    /// A fatal error ended the loop: exit 1.
+    failed: bool,
 }
 
-type InitLoop<'a> = Loop<Init<'a>, 8, 4>;
+type InitLoop = Loop<Init, 8, 4>;
 
-/// Runs the init with `argv` (`argv[0]` included) and the environment;
-/// returns the process exit code.
-pub fn main(argv: &[&CStr], envp: &[&CStr]) -> i32 {
+/// Runs the init with `argv` (`argv[0]` included, reordered while parsing)
+/// and the environment; returns the process exit code.
+pub fn main<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> i32 {
     // What the child must start with: the init's own mask and ignored set,
     // captured before anything here changes them.
     #[allow(unused_mut)]
@@ -52,33 +58,53 @@ pub fn main(argv: &[&CStr], envp: &[&CStr]) -> i32 {
     {
         startup.ignored = startup.ignored.without(sys::SIGPIPE);
     }
+    // The init's output may go to a pipe nobody reads: its writes must fail
+    // with EPIPE rather than kill it. Once the loop blocks SIGPIPE to forward
+    // it, the kernel queues the one a failed write raises instead; `forward`
+    // tells it apart by its sender, the init itself.
+    let _ = sys::set_disposition(sys::SIGPIPE, Disposition::Ignore);
+    // An inherited "ignore" for SIGCHLD would make the kernel reap children
+    // itself, unseen: the init would wait for its child forever.
+    let _ = sys::set_disposition(sys::SIGCHLD, Disposition::Default);
     let opts = match options::parse(argv, envp) {
         Parsed::Run(opts) => opts,
         Parsed::Exit(code) => return code,
     };
     let say = opts.verbosity;
     if let Some(signo) = opts.parent_death_signal
-        && let Err(e) = sys::set_parent_death_signal(signo)
+        && sys::set_parent_death_signal(signo).is_err()
     {
-        say.fatal(format_args!("Failed to set up parent death signal: {e}"));
+        say.fatal(format_args!("Failed to set up parent death signal"));
         return 1;
     }
-    if opts.subreaper
-        && let Err(e) = sys::set_child_subreaper(true)
-    {
-        say.fatal(format_args!("Failed to register as child subreaper: {e}"));
-        return 1;
+    if opts.subreaper {
+        match sys::set_child_subreaper(true) {
+            Ok(()) => say.trace(format_args!("Registered as child subreaper")),
+            Err(Errno::EINVAL) => {
+                say.fatal(format_args!(
+                    "PR_SET_CHILD_SUBREAPER is unavailable on this platform. Are you using Linux >= 3.4?"
+                ));
+                return 1;
+            }
+            Err(e) => {
+                say.fatal(format_args!("Failed to register as child subreaper: {}", ErrText(e)));
+                return 1;
+            }
+        }
     }
     warn_if_no_reaping(say);
-    match run(opts, startup, envp) {
-        Ok(code) => code,
-        Err(code) => code,
-    }
+    let program_at = opts.program_at;
+    run(opts, startup, argv.tail(program_at), envp)
 }
 
 fn warn_if_no_reaping(say: Verbosity) {
-    if sys::getpid() == 1 || sys::is_child_subreaper().unwrap_or(false) {
+    if sys::getpid() == 1 {
         return;
+    }
+    match sys::is_child_subreaper() {
+        Ok(true) => return,
+        Ok(false) => {}
+        Err(e) => say.debug(format_args!("Failed to read child subreaper attribute: {}", ErrText(e))),
     }
     say.warn(format_args!(
         "Tini is not running as PID 1 and isn't registered as a child subreaper.\n\
@@ -87,120 +113,178 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
     ));
 }
 
-fn run(opts: Options<'_>, startup: SignalState, envp: &[&CStr]) -> Result<i32, i32> {
+fn run(opts: Options, startup: SignalState, argv: CStrArray<'_>, envp: CStrArray<'_>) -> i32 {
     let say = opts.verbosity;
     let fatal = |what: &str, e: linux_event::Error| {
         say.fatal(format_args!("{what}: {e}"));
         1
     };
-    let mut lp: InitLoop<'_> = Loop::new().map_err(|e| fatal("Event loop", e))?;
-    // Block and watch every forwardable signal before the child exists, so
-    // none can reach the init's default action in between.
+    let mut lp: InitLoop = match Loop::new() {
+        Ok(lp) => lp,
+        Err(e) => return fatal("Event loop", e),
+    };
+    // Block and watch every forwardable signal, and SIGCHLD, before the child
+    // exists, so none can reach the init's default action in between and no
+    // exit can go unnoticed.
     for signo in 1..=sys::MAX_SIGNAL {
-        if !NOT_FORWARDED.contains(&signo) {
-            lp.signal(signo, forward, 0).map_err(|e| fatal("Watching signals", e))?;
+        if !NOT_FORWARDED.contains(&signo)
+            && let Err(e) = lp.signal(signo, 0, forward)
+        {
+            return fatal("Watching signals", e);
         }
+    }
+    if let Err(e) = lp.signal(sys::SIGCHLD, 0, sigchld) {
+        return fatal("Watching SIGCHLD", e);
     }
     // Background reads and writes on the terminal must not stop the init.
     for signo in [sys::SIGTTIN, sys::SIGTTOU] {
         let _ = sys::set_disposition(signo, Disposition::Ignore);
     }
-    lp.children(reaped).map_err(|e| fatal("Reaping children", e))?;
 
-    let program = opts.argv[0];
-    let mut spawn = Spawn::new(program)
-        .args(&opts.argv)
-        .env(envp)
-        .signal_state(startup)
-        .process_group(ProcessGroup::New)
-        .keep_fds();
+    let program = argv.get(0).unwrap_or(c"");
+    let mut spawn =
+        Spawn::new(program).args(argv).env(envp).signal_state(startup).process_group(ProcessGroup::New).keep_fds();
     if sys::isatty(0) {
         spawn = spawn.foreground(0);
     }
     let child = match spawn.spawn() {
         Ok(child) => child,
         Err(e) => {
-            say.fatal(format_args!("exec {} failed: {}", Show(program), e.description().unwrap_or("unknown error")));
-            return Err(match e {
+            say.fatal(format_args!("exec {} failed: {}", Show(program), ErrText(e)));
+            return match e {
                 Errno::ENOENT => 127,
                 Errno::EACCES => 126,
                 _ => 1,
-            });
+            };
         }
     };
     say.info(format_args!("Spawned child process '{}' with pid '{}'", Show(program), child.pid));
-    let mut init = Init { child: child.pid, opts, exit_code: 1, in_grace: false };
-    lp.child(child, main_child_exited, 0).map_err(|e| fatal("Watching the child", e))?;
-    lp.run(&mut init).map_err(|e| fatal("Event loop", e))?;
-    Ok(init.exit_code)
+    // Children are reaped on SIGCHLD, as tini does (its pidfd is not needed).
+    let mut init = Init { child: child.pid, pid: sys::getpid(), opts, exit_code: None, in_grace: false, failed: false };
+    drop(child);
+    if let Err(e) = lp.run(&mut init) {
+        return fatal("Event loop", e);
+    }
+    if init.failed {
+        return 1;
+    }
+    say.trace(format_args!("Exiting: child has exited"));
+    init.exit_code.unwrap_or(1)
 }
 
-fn forward(_lp: &mut InitLoop<'_>, init: &mut Init<'_>, ev: SignalEvent) {
-    let to = i32::from(init.opts.rewrite[ev.signo() as usize]);
-    if to == 0 {
-        init.opts.verbosity.debug(format_args!("Dropping signal {} as asked", ev.signo()));
-        return;
-    }
-    let target = if init.opts.kill_group { -init.child } else { init.child };
-    // Real-time signals queue: forward each one that arrived.
-    for _ in 0..ev.count().min(1024) {
-        if let Err(e) = sys::kill(target, to) {
-            if e == Errno::ESRCH {
-                init.opts.verbosity.debug(format_args!("Child was dead when forwarding signal"));
-            } else {
-                init.opts.verbosity.fatal(format_args!("Unexpected error when forwarding signal: {e}"));
-            }
+fn forward(lp: &mut InitLoop, init: &mut Init, ev: SignalEvent) {
+    let say = init.opts.verbosity;
+    let signo = ev.signo();
+    let mut count = ev.count().min(1024);
+    if signo == sys::SIGPIPE {
+        // A SIGPIPE the init raised itself (a write of its own hit a broken
+        // pipe) is nobody else's business. The kernel queues it for this
+        // thread, and signalfd hands those over before process-wide ones, so
+        // when the last record of the pass is the init's own, nobody else sent
+        // one. Otherwise someone did, and SIGPIPE, not a queued signal, is
+        // passed on once. Dropped without a word: saying so on that same
+        // output would raise the next one.
+        if ev.pid() == init.pid {
             return;
         }
+        count = 1;
     }
-    init.opts.verbosity.debug(format_args!("Passed on signal {} as {}", ev.signo(), to));
+    let to = i32::from(init.opts.rewrite[signo as usize]);
+    let target = if init.opts.kill_group { -init.child } else { init.child };
+    // Real-time signals queue: forward each one that arrived.
+    for _ in 0..count {
+        if to == 0 {
+            say.debug(format_args!("Not passing signal: '{}' (dropped by -r)", SignalText(signo)));
+            continue;
+        }
+        say.debug(format_args!("Passing signal: '{}'", SignalText(signo)));
+        match sys::kill(target, to) {
+            Ok(()) => {}
+            Err(Errno::ESRCH) => {
+                say.warn(format_args!("Child was dead when forwarding signal"));
+                return;
+            }
+            Err(e) => {
+                say.fatal(format_args!("Unexpected error when forwarding signal: '{}'", ErrText(e)));
+                init.failed = true;
+                lp.stop();
+                return;
+            }
+        }
+    }
 }
 
-fn main_child_exited(lp: &mut InitLoop<'_>, init: &mut Init<'_>, ev: ChildEvent) {
+fn sigchld(lp: &mut InitLoop, init: &mut Init, _ev: SignalEvent) {
+    init.opts.verbosity.debug(format_args!("Received SIGCHLD"));
+    reap_zombies(lp, init);
+}
+
+/// Reaps every child that has exited (coalesced SIGCHLDs lose none).
+fn reap_zombies(lp: &mut InitLoop, init: &mut Init) {
     let say = init.opts.verbosity;
-    let code = match ev.status() {
-        Ok(ExitStatus::Exited(code)) => {
+    let mut main_exited = false;
+    let none_left = loop {
+        match sys::wait_exit(WaitTarget::Any, true) {
+            Ok(Some((pid, status))) => {
+                say.debug(format_args!("Reaped child with pid: '{pid}'"));
+                if pid == init.child {
+                    main_child_exited(init, status);
+                    main_exited = true;
+                } else if init.opts.warn_on_reap {
+                    say.warn(format_args!("Reaped zombie process with pid={pid}"));
+                }
+            }
+            Ok(None) => {
+                say.trace(format_args!("No child to reap"));
+                break false;
+            }
+            Err(Errno::ECHILD) => {
+                say.trace(format_args!("No child to wait"));
+                break true;
+            }
+            Err(e) => {
+                say.fatal(format_args!("Error while waiting for pids: '{}'", ErrText(e)));
+                init.failed = true;
+                lp.stop();
+                return;
+            }
+        }
+    };
+    if main_exited {
+        match init.opts.grace {
+            Some(grace) if !none_left => start_grace(lp, init, grace),
+            _ => lp.stop(),
+        }
+    } else if init.in_grace && none_left {
+        lp.stop();
+    }
+}
+
+fn main_child_exited(init: &mut Init, status: ExitStatus) {
+    let say = init.opts.verbosity;
+    let code = match status {
+        ExitStatus::Exited(code) => {
             say.info(format_args!("Main child exited normally (with status '{code}')"));
             code
         }
-        Ok(ExitStatus::Signaled { signal, .. }) => {
-            say.info(format_args!("Main child exited with signal (with signal '{signal}')"));
+        ExitStatus::Signaled { signal, .. } => {
+            say.info(format_args!("Main child exited with signal (with signal '{}')", SignalText(signal)));
             128 + signal
-        }
-        Err(e) => {
-            say.fatal(format_args!("Lost the main child's status: {e}"));
-            1
         }
     };
     let code = code.rem_euclid(256);
-    init.exit_code = if init.opts.remapped(code) { 0 } else { code };
-    match init.opts.grace {
-        Some(grace) => start_grace(lp, init, grace),
-        None => lp.stop(),
-    }
-}
-
-fn reaped(lp: &mut InitLoop<'_>, init: &mut Init<'_>, pid: i32, _status: ExitStatus) {
-    if init.opts.warn_on_reap {
-        init.opts.verbosity.warn(format_args!("Reaped zombie process with pid={pid}"));
-    }
-    if init.in_grace && !has_children() {
-        lp.stop();
-    }
+    init.exit_code = Some(if init.opts.remapped(code) { 0 } else { code });
 }
 
 fn has_children() -> bool {
     !matches!(sys::wait_exit(WaitTarget::Any, false), Err(Errno::ECHILD))
 }
 
-fn start_grace(lp: &mut InitLoop<'_>, init: &mut Init<'_>, grace: Duration) {
+fn start_grace(lp: &mut InitLoop, init: &mut Init, grace: Duration) {
     init.in_grace = true;
-    if !has_children() {
-        lp.stop();
-        return;
-    }
+    init.opts.verbosity.info(format_args!("Main child gone: sending SIGTERM to the other children"));
     signal_children(sys::SIGTERM);
-    let armed = lp.after(grace, |lp, init, _| {
+    let armed = lp.after(grace, 0, |lp, init, _| {
         init.opts.verbosity.info(format_args!("Grace period over: killing what is left"));
         signal_children(sys::SIGKILL);
         if !has_children() {

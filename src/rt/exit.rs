@@ -1,4 +1,4 @@
-//! Ending the process: `exit` (the `exit_group` syscall) and the [`Exit`] trait
+//! Ending the process: `exit` (`sys::exit_group`, the one exit path) and the [`Exit`] trait
 //! that turns what `main` returns into an exit status.
 //!
 //! Nothing here runs destructors or flushes anything: there is no libc `atexit`.
@@ -9,13 +9,8 @@ use core::fmt::{Display, Write};
 pub const PANIC_EXIT_CODE: i32 = 101;
 
 /// Ends the process (every thread) with `code`; only its low 8 bits reach the parent.
-pub fn exit(code: i32) -> ! {
-    loop {
-        // SAFETY: exit_group takes no pointers and does not return; if a seccomp filter
-        // made it fail, it is simply tried again rather than returning into nothing.
-        unsafe { sc::syscall!(EXIT_GROUP, code as isize as usize) };
-    }
-}
+/// The program's one exit path: this is `sys::exit_group`.
+pub use crate::sys::exit_group as exit;
 
 /// What a no-libc `main` may return: the exit status it stands for.
 ///

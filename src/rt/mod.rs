@@ -43,10 +43,9 @@ mod arch;
 #[path = "../../arch/x86_64/start.rs"]
 mod arch;
 
+pub use crate::sys::auxv::{AT_EXECFN, AT_HWCAP, AT_NULL, AT_PAGESZ, AT_RANDOM, AT_SECURE, AT_SYSINFO_EHDR};
 pub use exit::{Exit, PANIC_EXIT_CODE, exit};
-pub use startup::{
-    AT_EXECFN, AT_HWCAP, AT_NULL, AT_PAGESZ, AT_RANDOM, AT_SECURE, AT_SYSINFO_EHDR, Auxv, CStrs, Startup,
-};
+pub use startup::{Auxv, CStrs, Startup};
 pub use write::{FdWriter, stderr, stdout};
 
 #[doc(hidden)]

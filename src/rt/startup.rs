@@ -2,40 +2,35 @@
 //! `argc`, the `argv` and `envp` pointer arrays, and the auxiliary vector.
 //!
 //! Parsing only follows the layout the kernel guarantees (each array ends with a
-//! null word, the auxv with `AT_NULL`); it never copies, allocates or writes.
+//! null word, the auxv with `AT_NULL`); it never copies or allocates, and writes
+//! only when its owner reorders `argv` ([`Startup::argv_mut`], as getopt does).
 
+use crate::sys::auxv::AT_NULL;
+use crate::sys::cstr_array::c_str;
+use crate::sys::{CStrArray, CStrArrayMut};
 use core::ffi::CStr;
 use core::iter::FusedIterator;
-use core::ptr;
-
-/// Auxiliary vector key that ends the vector.
-pub const AT_NULL: usize = 0;
-/// Auxiliary vector key: the system page size.
-pub const AT_PAGESZ: usize = 6;
-/// Auxiliary vector key: CPU capability bits (`HWCAP_*` of the architecture).
-pub const AT_HWCAP: usize = 16;
-/// Auxiliary vector key: nonzero if the program runs set-uid/set-gid or with capabilities.
-pub const AT_SECURE: usize = 23;
-/// Auxiliary vector key: address of 16 random bytes from the kernel.
-pub const AT_RANDOM: usize = 25;
-/// Auxiliary vector key: address of the file name the program was executed as.
-pub const AT_EXECFN: usize = 31;
-/// Auxiliary vector key: address of the vDSO's ELF header.
-pub const AT_SYSINFO_EHDR: usize = 33;
 
 /// The process's arguments, environment and auxiliary vector, as the kernel laid
-/// them out on the initial stack. `Copy`: five words that point into that stack.
+/// them out on the initial stack: five words that point into that stack.
+///
+/// The arrays are handed out as they are ([`argv`](Self::argv), [`envp`](Self::envp)),
+/// so a program can start another with any number of arguments and variables
+/// without copying them. There is one `Startup` per process, which is why it is
+/// neither `Copy` nor `Clone`: [`argv_mut`](Self::argv_mut) may reorder `argv`.
 ///
 /// ```
 /// # use linux_event::rt::Startup;
-/// let startup = Startup::empty();
+/// let mut startup = Startup::empty();
 /// assert_eq!(startup.args().len(), 0);
 /// assert_eq!(startup.var(b"HOME"), None);
+/// assert!(startup.argv().is_empty() && startup.envp().is_empty());
+/// assert!(startup.argv_mut().is_empty());
 /// ```
-#[derive(Copy, Clone, Debug)]
+#[derive(Debug)]
 pub struct Startup {
     argc: usize,
-    argv: *const *const u8,
+    argv: *mut *const u8,
     envc: usize,
     envp: *const *const u8,
     auxv: *const usize,
@@ -52,14 +47,16 @@ impl Startup {
     ///
     /// `sp` must point at such a block (the kernel's initial stack pointer does), every
     /// pointer in it must be a NUL-terminated string, and all of it must stay valid and
-    /// unchanged for the rest of the program.
+    /// unchanged for the rest of the program except through this value: the `argv`
+    /// pointer array must be writable if [`argv_mut`](Self::argv_mut) is used, and no
+    /// other `Startup` may be made from the same block.
     pub unsafe fn from_stack(sp: *const usize) -> Startup {
         // SAFETY: by the contract `sp` points at `argc`, followed by `argc + 1` argv words;
         // the environment follows and ends with a null word, and the auxv follows that.
         unsafe {
             let argc = *sp;
-            let argv = sp.add(1).cast::<*const u8>();
-            let envp = argv.add(argc + 1);
+            let argv = sp.add(1).cast::<*const u8>().cast_mut();
+            let envp = argv.add(argc + 1).cast_const();
             let mut envc = 0;
             while !(*envp.add(envc)).is_null() {
                 envc += 1;
@@ -71,18 +68,42 @@ impl Startup {
     /// A block with no arguments, no environment and an empty auxiliary vector: for
     /// running a no-libc `main` from an ordinary std program or a test.
     pub fn empty() -> Startup {
-        // SAFETY: EMPTY is argc 0, a null argv end, a null envp end and AT_NULL, in a static.
+        // SAFETY: EMPTY is argc 0, a null argv end, a null envp end and AT_NULL, in a static;
+        // its argv has no entries, so `argv_mut` can never write to it.
         unsafe { Startup::from_stack(EMPTY.as_ptr()) }
     }
 
     /// The arguments, `argv[0]` (the program name, as the caller gave it) first.
     pub fn args(&self) -> CStrs {
-        CStrs { next: self.argv, left: self.argc }
+        CStrs { next: self.argv.cast_const(), left: self.argc }
     }
 
     /// The environment entries, each `NAME=value`.
     pub fn env(&self) -> CStrs {
         CStrs { next: self.envp, left: self.envc }
+    }
+
+    /// `argv` as the null-terminated array it is (`execve` gets it as it is).
+    pub fn argv(&self) -> CStrArray<'_> {
+        // SAFETY: `argv` holds `argc` string pointers and a null one (`from_stack`'s
+        // contract), and it cannot be reordered while `self` is borrowed.
+        unsafe { CStrArray::from_ptr(self.argv.cast_const()) }
+    }
+
+    /// `argv`, reorderable in place: an options parser can move the program's own
+    /// arguments behind its options, as GNU getopt does, and hand that tail on.
+    pub fn argv_mut(&mut self) -> CStrArrayMut<'_> {
+        // SAFETY: as in `argv`; the array is writable (`from_stack`'s contract) and `&mut
+        // self` makes this its only writer. Reordering keeps it a valid argument vector,
+        // so `args()` iterators made earlier still read valid strings.
+        unsafe { CStrArrayMut::from_ptr(self.argv) }
+    }
+
+    /// The environment as the null-terminated array it is (`execve` gets it as it is).
+    pub fn envp(&self) -> CStrArray<'static> {
+        // SAFETY: `envp` holds `envc` string pointers and a null one, and nothing ever
+        // writes it (`from_stack`'s contract).
+        unsafe { CStrArray::from_ptr(self.envp) }
     }
 
     /// The value of environment variable `name` (the bytes after the first `=`).
@@ -99,7 +120,8 @@ impl Startup {
         Auxv { next: self.auxv }
     }
 
-    /// The value of auxiliary vector entry `key` (e.g. [`AT_PAGESZ`]), if present.
+    /// The value of auxiliary vector entry `key` (e.g. [`AT_PAGESZ`](super::AT_PAGESZ)),
+    /// if present.
     pub fn aux(&self, key: usize) -> Option<usize> {
         self.auxv().find(|&(k, _)| k == key).map(|(_, v)| v)
     }
@@ -164,27 +186,10 @@ impl Iterator for Auxv {
 
 impl FusedIterator for Auxv {}
 
-/// The NUL-terminated string at `s`.
-///
-/// Its length is counted with volatile reads: `CStr::from_ptr` would call libc's `strlen`,
-/// and a plain loop may be turned into a call to it by the optimiser.
-///
-/// # Safety
-///
-/// `s` must point at a NUL-terminated string that lives, unchanged, for the whole program.
-unsafe fn c_str(s: *const u8) -> &'static CStr {
-    let mut len = 0;
-    // SAFETY: every byte up to and including the NUL is readable, by the contract.
-    while unsafe { ptr::read_volatile(s.add(len)) } != 0 {
-        len += 1;
-    }
-    // SAFETY: the `len + 1` bytes at `s` end with the first NUL, and live for 'static.
-    unsafe { CStr::from_bytes_with_nul_unchecked(core::slice::from_raw_parts(s, len + 1)) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::auxv::{AT_PAGESZ, AT_RANDOM, AT_SYSINFO_EHDR};
 
     const PROG: &CStr = c"/bin/prog";
     const ARG: &CStr = c"--flag";
@@ -250,6 +255,27 @@ mod tests {
         let st = parse(&s);
         assert_eq!(st.env().collect::<std::vec::Vec<_>>(), [HOME]);
         assert_eq!(st.aux(AT_PAGESZ), Some(65536));
+    }
+
+    #[test]
+    fn argv_and_envp_are_the_stacks_own_arrays_and_argv_can_be_reordered() {
+        let mut s = stack(&[PROG, ARG, EMPTY_ARG], &[HOME, EQ], &[(AT_PAGESZ, 4096)]);
+        // SAFETY: `s` is a well-formed, writable block of 'static strings that outlives `st`;
+        // `as_mut_ptr` keeps it writable through the pointer.
+        let mut st = unsafe { Startup::from_stack(s.as_mut_ptr()) };
+        let before = st.args();
+        assert_eq!(st.argv().iter().collect::<std::vec::Vec<_>>(), [PROG, ARG, EMPTY_ARG]);
+        assert_eq!(st.envp().iter().collect::<std::vec::Vec<_>>(), [HOME, EQ]);
+        let mut argv = st.argv_mut();
+        assert!(argv.rotate_left(1..3, 1));
+        assert_eq!(argv.tail(1).iter().collect::<std::vec::Vec<_>>(), [EMPTY_ARG, ARG]);
+        // Reordered in place: every view of the block sees the new order, and the
+        // environment and auxv behind it are untouched.
+        assert_eq!(st.args().collect::<std::vec::Vec<_>>(), [PROG, EMPTY_ARG, ARG]);
+        assert_eq!(before.collect::<std::vec::Vec<_>>(), [PROG, EMPTY_ARG, ARG]);
+        assert_eq!(st.env().collect::<std::vec::Vec<_>>(), [HOME, EQ]);
+        assert_eq!(st.aux(AT_PAGESZ), Some(4096));
+        assert_eq!(s[4], 0, "argv's null word");
     }
 
     #[test]

@@ -11,11 +11,28 @@ use linux_raw_sys::general::{AT_FDCWD, O_CLOEXEC, O_RDONLY};
 
 use super::call;
 
+// Auxiliary vector keys, the same on every Linux architecture; defined here once
+// (`linux_raw_sys` only has them behind its `auxvec` feature, which this crate does not
+// enable) and re-exported by `rt`, whose `Startup` reads the vector off the initial stack.
 /// Auxiliary vector key that ends the vector.
-const AT_NULL: usize = 0;
-/// Auxiliary vector key of the vDSO base address; 33 on every Linux architecture
-/// (`linux_raw_sys` only has it behind its `auxvec` feature, which this crate does not enable).
-const AT_SYSINFO_EHDR: usize = 33;
+pub const AT_NULL: usize = 0;
+/// Auxiliary vector key: the system page size.
+#[cfg_attr(not(feature = "rt"), allow(dead_code))]
+pub const AT_PAGESZ: usize = 6;
+/// Auxiliary vector key: CPU capability bits (`HWCAP_*` of the architecture).
+#[cfg_attr(not(feature = "rt"), allow(dead_code))]
+pub const AT_HWCAP: usize = 16;
+/// Auxiliary vector key: nonzero if the program runs set-uid/set-gid or with capabilities.
+#[cfg_attr(not(feature = "rt"), allow(dead_code))]
+pub const AT_SECURE: usize = 23;
+/// Auxiliary vector key: address of 16 random bytes from the kernel.
+#[cfg_attr(not(feature = "rt"), allow(dead_code))]
+pub const AT_RANDOM: usize = 25;
+/// Auxiliary vector key: address of the file name the program was executed as.
+#[cfg_attr(not(feature = "rt"), allow(dead_code))]
+pub const AT_EXECFN: usize = 31;
+/// Auxiliary vector key: address of the vDSO's ELF header.
+pub const AT_SYSINFO_EHDR: usize = 33;
 /// `prctl` option that copies the auxiliary vector out (Linux 6.4+), as in `linux/prctl.h`.
 const PR_GET_AUXV: usize = 0x4155_5856;
 /// Cache value meaning "not looked up yet"; never a valid vDSO address (not page aligned).
