@@ -416,16 +416,16 @@ fn deadlines_are_exact_and_rearm_keeps_the_id(cfg: &Config) {
     let mut lp: Lp = cfg.new_loop();
     let d = Duration::from_secs(30);
     let id = lp.after(d, 0, plain).unwrap();
-    // after() read the clock into now(): the deadline counts from it.
+    // Delays count from the loop's cached time.
     assert_eq!(lp.deadline(id), Some(lp.now() + d), "[{n}]");
     let at = lp.update_now().unwrap() + Duration::from_secs(40);
     let id2 = lp.at(at, 0, far).unwrap();
     assert_eq!(lp.deadline(id2), Some(at), "[{n}]");
     lp.rearm(id, Duration::from_secs(50)).unwrap();
     assert_eq!(lp.deadline(id), Some(lp.now() + Duration::from_secs(50)), "[{n}]");
-    // A deadline in the past is clamped to now and fires next pass.
+    // A deadline in the past is kept (outside a pass) and fires next pass.
     let id3 = lp.at(Instant::ZERO, 0, second).unwrap();
-    assert_eq!(lp.deadline(id3), Some(lp.now()), "[{n}]");
+    assert_eq!(lp.deadline(id3), Some(Instant::ZERO), "[{n}]");
     let mut ctx = Ctx::default();
     assert_eq!(pass(cfg, &mut lp, &mut ctx, 1, PATIENCE), 1, "[{n}]");
     assert_eq!(ctx.names(), ["second"], "[{n}]");
@@ -464,7 +464,9 @@ fn timer_added_earlier_than_the_deadline_being_waited_for_fires_first(cfg: &Conf
     assert!(lp.is_pending(far_id), "[{n}]");
 }
 
-fn delays_given_outside_callbacks_count_from_a_fresh_clock_reading(cfg: &Config) {
+fn delays_count_from_the_loops_cached_time_and_update_now_refreshes_it(cfg: &Config) {
+    // libev's rule: scheduling never reads the clock. A program that was
+    // busy outside the loop refreshes the loop's time first.
     let n = cfg.name;
     let mut lp: Lp = cfg.new_loop();
     let created = lp.now();
@@ -472,14 +474,29 @@ fn delays_given_outside_callbacks_count_from_a_fresh_clock_reading(cfg: &Config)
     std::thread::sleep(idle);
     let d = Duration::from_millis(100);
     for (how, id) in [("after", lp.after(d, 0, plain).unwrap()), ("every", lp.every(d, 0, plain).unwrap())] {
-        let deadline = lp.deadline(id).unwrap();
-        assert!(deadline >= created + idle + d, "[{n}] {how}: {deadline:?} counts from a stale now {created:?}");
+        assert_eq!(lp.deadline(id), Some(created + d), "[{n}] {how} counts from the cached now");
     }
-    let id = lp.after(Duration::from_secs(60), 0, plain).unwrap();
-    let before_rearm = lp.now();
-    std::thread::sleep(idle);
-    lp.rearm(id, d).unwrap();
-    assert!(lp.deadline(id).unwrap() >= before_rearm + idle + d, "[{n}] rearm counts from a stale now");
+    let fresh = lp.update_now().unwrap();
+    assert!(fresh >= created + idle, "[{n}]");
+    let id = lp.after(d, 0, plain).unwrap();
+    assert_eq!(lp.deadline(id), Some(fresh + d), "[{n}]");
+    lp.rearm(id, Duration::from_secs(60)).unwrap();
+    assert_eq!(lp.deadline(id), Some(fresh + Duration::from_secs(60)), "[{n}] rearm too");
+}
+
+fn past_deadlines_keep_their_order(cfg: &Config) {
+    // Outside checks: `at()` moved every past deadline up to now, so past
+    // deadlines fired in insertion order instead of deadline order.
+    let n = cfg.name;
+    let mut lp: Lp = cfg.new_loop();
+    let now = lp.update_now().unwrap();
+    let past = |ms: u64| Instant::from_nanos(now.as_nanos().saturating_sub(ms * 1_000_000));
+    lp.at(past(1), 0, third).unwrap();
+    lp.at(past(3), 0, plain).unwrap();
+    lp.at(past(2), 0, second).unwrap();
+    let mut ctx = Ctx::default();
+    assert_eq!(pass(cfg, &mut lp, &mut ctx, 1, NO_WAIT), 3, "[{n}]");
+    assert_eq!(ctx.names(), ["plain", "second", "third"], "[{n}] deadline order");
 }
 
 backend_tests!(
@@ -499,5 +516,6 @@ backend_tests!(
     disabled_periodic_timer_resumes_with_set_interval,
     deadlines_are_exact_and_rearm_keeps_the_id,
     timer_added_earlier_than_the_deadline_being_waited_for_fires_first,
-    delays_given_outside_callbacks_count_from_a_fresh_clock_reading,
+    delays_count_from_the_loops_cached_time_and_update_now_refreshes_it,
+    past_deadlines_keep_their_order,
 );

@@ -137,7 +137,7 @@ pub trait Kernel {
     /// A pidfd (non-blocking) for `pid`.
     fn pidfd_open(&mut self, pid: i32) -> Result<Self::Fd, Errno>;
 
-    /// Takes over a pidfd that `sys::spawn` made (`EINVAL` where the
+    /// Takes over a pidfd that `process::Spawn` made (`EINVAL` where the
     /// backend cannot hold real fds: `Sim`).
     fn adopt_pidfd(&mut self, fd: crate::sys::OwnedFd) -> Result<Self::Fd, Errno>;
 

@@ -8,7 +8,7 @@ use super::Loop;
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::interest::{Interest, Ready, Side};
-use crate::table::{Key, TimerState, Watcher};
+use crate::table::{Key, Watcher};
 use crate::time::Instant;
 use core::time::Duration;
 
@@ -104,7 +104,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         self.now = self.backend.now()?;
         self.dispatching = true;
         // Timers scheduled from here on wait for the next pass.
-        let seq_limit = self.timers.next_seq();
+        self.timers.begin_pass();
         let mut calls = 0;
         #[cfg(feature = "waker")]
         let mut doorbell = false;
@@ -133,7 +133,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         if self.children.scan_owed {
             calls += self.reap_children(ctx);
         }
-        calls += self.fire_timers(ctx, seq_limit);
+        calls += self.fire_timers(ctx);
         if !self.checks.is_empty() {
             self.run_phase(ctx, false);
         }
@@ -195,10 +195,10 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// Fires, in deadline order, every timer that was due and scheduled
     /// before this pass began. A repeating timer is rescheduled before its
     /// callback runs, so the callback can cancel or change it.
-    fn fire_timers(&mut self, ctx: &mut C, seq_limit: u64) -> usize {
+    fn fire_timers(&mut self, ctx: &mut C) -> usize {
         let now = self.now.as_nanos();
         let mut calls = 0;
-        while let Some(due) = self.timers.pop_due(now, seq_limit) {
+        while let Some(due) = self.timers.pop_due(now) {
             if let Some(interval) = due.interval {
                 self.timers.schedule(due.key, Some(next_tick(due.deadline, interval, now)));
             }
@@ -207,9 +207,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             callback(self, ctx, TimerEvent { id: TimerId(due.key), data });
             self.firing = None;
             calls += 1;
-            if self.timers.state(due.key) == Some(TimerState::Firing) {
-                self.timers.finish(due.key);
-            }
+            self.timers.finish(due.key);
         }
         calls
     }

@@ -1,9 +1,15 @@
 //! Timers on the loop: after, at, every, rearm, set_interval (removal is
 //! `Loop::remove`, as for every registration).
 //!
-//! Deadlines are absolute on the loop's clock and never earlier than the
-//! loop's `now`, so a timer scheduled while callbacks run sorts after every
-//! timer already due and fires on the next pass (invariant 3).
+//! Deadlines are absolute on the loop's clock. Relative delays count from
+//! the loop's cached time, `now()`, as libev's do: scheduling never reads
+//! the clock. Inside callbacks that is the time the pass began (right after
+//! its wait); outside them, the time the last pass began (or the loop was
+//! made), so a program that was busy outside the loop calls `update_now()`
+//! first if the delay must count from the present. A timer scheduled while
+//! callbacks run never fires in that pass (invariant 3), and one scheduled
+//! there with a deadline in the past is due "now", after every timer already
+//! due; outside a pass, past deadlines keep their order.
 
 use super::{Loop, TimerFn};
 use crate::backend::Backend;
@@ -36,19 +42,22 @@ impl TimerEvent {
 }
 
 impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
-    /// Runs `callback` once, `delay` from now, with `data` in its
-    /// [`TimerEvent`]. `after(Duration::ZERO, ..)` fires on the next pass.
-    /// `Capacity` when the timer table is full.
+    /// Runs `callback` once, `delay` after the loop's time [`now`](Self::now)
+    /// (the cached time: no clock read; see [`update_now`](Self::update_now)),
+    /// with `data` in its [`TimerEvent`]. `after(Duration::ZERO, ..)` fires
+    /// on the next pass. `Capacity` when the timer table is full.
     pub fn after(&mut self, delay: Duration, data: u64, callback: TimerFn<Self>) -> Result<TimerId, Error> {
         let now = self.schedule_base()?;
         self.add_timer(now + delay, None, data, callback)
     }
 
-    /// Runs `callback` once at `deadline` on the loop's clock (a deadline in
-    /// the past fires on the next pass).
+    /// Runs `callback` once at `deadline` on the loop's clock. A deadline
+    /// in the past fires on the next pass: in deadline order with other past
+    /// deadlines scheduled outside a pass; scheduled from a callback, after
+    /// every timer already due in that pass.
     pub fn at(&mut self, deadline: Instant, data: u64, callback: TimerFn<Self>) -> Result<TimerId, Error> {
-        let now = self.schedule_base()?;
-        self.add_timer(deadline.max(now), None, data, callback)
+        let deadline = if self.dispatching { deadline.max(self.now) } else { deadline };
+        self.add_timer(deadline, None, data, callback)
     }
 
     /// Runs `callback` every `interval`, first `interval` from now. The
@@ -119,9 +128,9 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         self.timers.insert(Some(deadline.as_nanos()), interval, (callback, data)).map(TimerId)
     }
 
-    /// The time relative delays count from: the pass's cached `now` inside
-    /// callbacks (no clock read), a fresh reading outside them.
+    /// The time relative delays count from: the loop's cached `now`.
+    #[inline]
     fn schedule_base(&mut self) -> Result<Instant, Error> {
-        if self.dispatching { Ok(self.now) } else { self.update_now() }
+        Ok(self.now)
     }
 }

@@ -116,7 +116,7 @@ impl PidOptions {
 }
 
 /// Which process a pid watcher watches: a pid, or a child started with
-/// [`sys::spawn`](crate::sys::spawn) / [`Spawn`](crate::process::Spawn),
+/// [`Spawn`](crate::process::Spawn),
 /// whose pidfd is adopted (no second `pidfd_open`, no pid-reuse race).
 #[derive(Debug)]
 pub enum PidTarget {

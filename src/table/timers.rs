@@ -1,10 +1,15 @@
-//! `TimerHeap`: the scheduler, an indexed 4-ary min-heap of deadlines.
+//! `TimerHeap`: the scheduler, a 4-ary min-heap of deadlines with lazy
+//! removal.
 //!
-//! Heap nodes carry the deadline and an insertion sequence number beside the
-//! slot index, so sifting never touches the slots; a dense array records
-//! each slot's heap position (4 bytes a slot, so the writes a sift makes
-//! stay in few cache lines), which makes cancel and re-arm O(log n). Equal deadlines
-//! pop in insertion order. Never allocates, never panics.
+//! Heap nodes are 16 bytes, four to a cache line: deadline, a 32-bit
+//! insertion sequence number and the slot, packed in one `u128` so that
+//! comparing two is one integer compare. Cancelling or re-arming a timer
+//! never sifts through the middle of the heap: its node just stops
+//! matching its slot (a tombstone), and a re-armed timer gets a new node.
+//! Tombstones are dropped when they reach the top, and all at once when
+//! they outnumber the live nodes (amortised O(1) each), so cancel is O(1)
+//! and re-arm is an insertion, whose sift-up is O(1) on average. Equal
+//! deadlines pop in insertion order. Never allocates, never panics.
 
 use super::key::Key;
 use crate::error::Error;
@@ -21,28 +26,52 @@ pub enum TimerState {
     Firing,
 }
 
-#[derive(Copy, Clone, Debug)]
-struct Node {
-    deadline: u64,
-    seq: u64,
-    slot: u32,
-}
+/// A slot's state in one byte (`0`: free).
+const FREE: u8 = 0;
+const PENDING: u8 = 1;
+const DISABLED: u8 = 2;
+const FIRING: u8 = 3;
+
+/// The interval of a one-shot timer.
+const ONE_SHOT: u64 = u64::MAX;
+
+/// A heap node: deadline, sequence number and slot in one `u128`, in that
+/// order from the top bits (the slot never decides: sequence numbers are
+/// unique).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Node(u128);
 
 impl Node {
     #[inline]
-    fn before(&self, other: &Node) -> bool {
-        (self.deadline, self.seq) < (other.deadline, other.seq)
+    const fn new(deadline: u64, seq: u32, slot: u32) -> Node {
+        Node(((deadline as u128) << 64) | ((seq as u128) << 32) | slot as u128)
+    }
+    #[inline]
+    const fn deadline(self) -> u64 {
+        (self.0 >> 64) as u64
+    }
+    #[inline]
+    const fn seq(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+    #[inline]
+    const fn slot(self) -> u32 {
+        self.0 as u32
     }
 }
 
 #[derive(Copy, Clone, Debug)]
 struct Slot<F> {
+    /// The callback of the timer in the slot (stale while it is free).
+    callback: F,
+    /// Period in ns, or `ONE_SHOT`.
+    interval: u64,
+    /// The deadline while `PENDING`.
+    deadline: u64,
     generation: u32,
-    /// `None` while the slot is free.
-    state: Option<TimerState>,
-    /// Period in ns for a repeating timer.
-    interval: Option<u64>,
-    callback: Option<F>,
+    /// While `PENDING`: the sequence number of the slot's one live node.
+    seq: u32,
+    state: u8,
 }
 
 /// A timer popped because its deadline came.
@@ -61,11 +90,18 @@ pub struct Due<F> {
 /// A fixed-capacity timer heap.
 pub struct TimerHeap<F, const T: usize> {
     slots: Vec<Slot<F>, T>,
-    /// Heap index of each slot while it is `Pending`.
-    pos: Vec<u32, T>,
     free: Vec<u32, T>,
+    /// Live nodes and tombstones.
     heap: Vec<Node, T>,
-    seq: u64,
+    /// Tombstones in `heap`.
+    dead: usize,
+    /// The next sequence number.
+    seq: u32,
+    /// Timers with a sequence number from here on were scheduled after the
+    /// current pass began ([`begin_pass`](Self::begin_pass)).
+    limit: u32,
+    /// Slots freed since the free list was last put back in order.
+    churn: usize,
 }
 
 impl<F: Copy, const T: usize> Default for TimerHeap<F, T> {
@@ -79,7 +115,7 @@ const ARITY: usize = 4;
 impl<F: Copy, const T: usize> TimerHeap<F, T> {
     /// An empty heap.
     pub const fn new() -> Self {
-        TimerHeap { slots: Vec::new(), pos: Vec::new(), free: Vec::new(), heap: Vec::new(), seq: 0 }
+        TimerHeap { slots: Vec::new(), free: Vec::new(), heap: Vec::new(), dead: 0, seq: 0, limit: 0, churn: 0 }
     }
 
     /// Allocated timers (pending, disabled or firing).
@@ -92,41 +128,46 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
         self.len() == 0
     }
 
-    /// Timers waiting in the heap.
+    /// Timers waiting for their deadline.
+    #[inline]
     pub fn pending(&self) -> usize {
-        self.heap.len()
+        self.heap.len() - self.dead
     }
 
-    /// The sequence number the next scheduled timer will get. Timers
-    /// scheduled from now on compare after every timer scheduled before.
-    pub fn next_seq(&self) -> u64 {
-        self.seq
+    /// Marks the start of a pass: timers scheduled from now on are held
+    /// back by [`pop_due`](Self::pop_due) until the next `begin_pass`.
+    #[inline]
+    pub fn begin_pass(&mut self) {
+        self.limit = self.seq;
     }
 
-    /// The earliest pending deadline.
-    pub fn peek_deadline(&self) -> Option<u64> {
-        self.heap.first().map(|n| n.deadline)
+    /// The earliest pending deadline (dropping tombstones off the top).
+    #[inline]
+    pub fn peek_deadline(&mut self) -> Option<u64> {
+        self.purge_top();
+        self.heap.first().map(|n| n.deadline())
     }
 
     /// Allocates a timer; schedules it at `deadline` unless that is `None`
     /// (then it starts `Disabled`). `Capacity` when full.
     pub fn insert(&mut self, deadline: Option<u64>, interval: Option<u64>, callback: F) -> Result<Key, Error> {
+        let interval = interval.map_or(ONE_SHOT, |i| i.min(ONE_SHOT - 1));
         let slot = match self.free.pop() {
-            Some(slot) => slot,
+            Some(slot) => {
+                let s = &mut self.slots[slot as usize];
+                s.callback = callback;
+                s.interval = interval;
+                s.generation = s.generation.wrapping_add(1);
+                s.state = DISABLED;
+                slot
+            }
             None => {
-                let fresh = Slot { generation: 0, state: None, interval: None, callback: None };
+                let fresh = Slot { callback, interval, deadline: 0, generation: 1, seq: 0, state: DISABLED };
                 self.slots.push(fresh).map_err(|_| Error::Capacity)?;
-                // Cannot fail: `pos` has one entry per slot.
-                let _ = self.pos.push(0);
                 (self.slots.len() - 1) as u32
             }
         };
-        let s = &mut self.slots[slot as usize];
-        s.generation = s.generation.wrapping_add(1);
-        s.state = Some(TimerState::Disabled);
-        s.interval = interval;
-        s.callback = Some(callback);
-        let key = Key { slot, generation: s.generation };
+        let key = Key { slot, generation: self.slots[slot as usize].generation };
         if let Some(d) = deadline {
             self.push(slot, d);
         }
@@ -135,53 +176,46 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
 
     /// The state of the timer with this key; `None` if the key is stale.
     pub fn state(&self, key: Key) -> Option<TimerState> {
-        self.live(key).and_then(|s| s.state)
+        match self.live(key)?.state {
+            PENDING => Some(TimerState::Pending),
+            DISABLED => Some(TimerState::Disabled),
+            _ => Some(TimerState::Firing),
+        }
     }
 
     /// The period of a live timer (`Some(None)` for a one-shot).
     pub fn interval(&self, key: Key) -> Option<Option<u64>> {
-        self.live(key).map(|s| s.interval)
+        self.live(key).map(|s| (s.interval != ONE_SHOT).then_some(s.interval))
     }
 
     /// The deadline of a pending timer.
     pub fn deadline(&self, key: Key) -> Option<u64> {
-        let s = self.live(key)?;
-        (s.state == Some(TimerState::Pending)).then(|| self.heap[self.pos[key.slot as usize] as usize].deadline)
+        self.live(key).filter(|s| s.state == PENDING).map(|s| s.deadline)
     }
 
     /// Frees the timer. Returns whether the key named a live timer; a stale
-    /// key never touches the slot's new occupant.
+    /// key never touches the slot's new occupant. O(1): a pending timer's
+    /// node becomes a tombstone.
+    #[inline]
     pub fn cancel(&mut self, key: Key) -> bool {
         let Some(s) = self.live(key) else { return false };
-        if s.state == Some(TimerState::Pending) {
-            self.remove_at(self.pos[key.slot as usize] as usize);
+        if s.state == PENDING {
+            self.dead += 1;
         }
-        let s = &mut self.slots[key.slot as usize];
-        s.state = None;
-        s.callback = None;
-        s.generation = s.generation.wrapping_add(1);
-        // Cannot fail: each slot is freed once per allocation.
-        let _ = self.free.push(key.slot);
+        self.free_slot(key.slot);
         true
     }
 
     /// Moves a live timer to `deadline` (or disables it with `None`),
     /// keeping its key. It sorts after every timer scheduled before.
+    #[inline]
     pub fn schedule(&mut self, key: Key, deadline: Option<u64>) -> bool {
         let Some(s) = self.live(key) else { return false };
-        let pending = s.state == Some(TimerState::Pending);
-        if let (true, Some(d)) = (pending, deadline) {
-            // Re-arm in place: one sift instead of a removal and an insertion.
-            let at = self.pos[key.slot as usize] as usize;
-            self.heap[at] = Node { deadline: d, seq: self.seq, slot: key.slot };
-            self.seq += 1;
-            self.resift(at);
-            return true;
+        if s.state == PENDING {
+            // Its node becomes a tombstone (a new one is pushed below).
+            self.dead += 1;
         }
-        if pending {
-            self.remove_at(self.pos[key.slot as usize] as usize);
-        }
-        self.slots[key.slot as usize].state = Some(TimerState::Disabled);
+        self.slots[key.slot as usize].state = DISABLED;
         if let Some(d) = deadline {
             self.push(key.slot, d);
         }
@@ -192,7 +226,7 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
     pub fn set_interval(&mut self, key: Key, interval: Option<u64>) -> bool {
         match self.live_mut(key) {
             Some(s) => {
-                s.interval = interval;
+                s.interval = interval.map_or(ONE_SHOT, |i| i.min(ONE_SHOT - 1));
                 true
             }
             None => false,
@@ -201,14 +235,14 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
 
     /// A live timer's callback.
     pub fn callback(&self, key: Key) -> Option<F> {
-        self.live(key)?.callback
+        self.live(key).map(|s| s.callback)
     }
 
     /// Changes the callback of a live timer.
     pub fn set_callback(&mut self, key: Key, callback: F) -> bool {
         match self.live_mut(key) {
             Some(s) => {
-                s.callback = Some(callback);
+                s.callback = callback;
                 true
             }
             None => false,
@@ -216,117 +250,221 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
     }
 
     /// Pops the earliest timer if its deadline is at or before `now` and it
-    /// was scheduled before sequence number `seq_limit`. A one-shot timer is
+    /// was scheduled before the current pass began. A one-shot timer is
     /// left `Firing` (see [`finish`](Self::finish)); a repeating one is left
     /// `Disabled` for the caller to reschedule.
-    pub fn pop_due(&mut self, now: u64, seq_limit: u64) -> Option<Due<F>> {
+    #[inline]
+    pub fn pop_due(&mut self, now: u64) -> Option<Due<F>> {
+        self.purge_top();
         let top = *self.heap.first()?;
-        if top.deadline > now || top.seq >= seq_limit {
+        if top.deadline() > now || top.seq() >= self.limit {
             return None;
         }
-        self.remove_at(0);
-        let s = &mut self.slots[top.slot as usize];
-        s.state = Some(if s.interval.is_some() { TimerState::Disabled } else { TimerState::Firing });
+        self.pop_top();
+        let s = &mut self.slots[top.slot() as usize];
+        let one_shot = s.interval == ONE_SHOT;
+        s.state = if one_shot { FIRING } else { DISABLED };
         Some(Due {
-            key: Key { slot: top.slot, generation: s.generation },
-            deadline: top.deadline,
-            interval: s.interval,
-            callback: s.callback?,
+            key: Key { slot: top.slot(), generation: s.generation },
+            deadline: top.deadline(),
+            interval: (!one_shot).then_some(s.interval),
+            callback: s.callback,
         })
     }
 
     /// After a one-shot callback returned: frees the timer unless the
     /// callback re-armed, disabled or cancelled it.
+    #[inline]
     pub fn finish(&mut self, key: Key) {
-        if self.state(key) == Some(TimerState::Firing) {
-            self.cancel(key);
+        if self.live(key).is_some_and(|s| s.state == FIRING) {
+            self.free_slot(key.slot);
         }
     }
 
+    #[inline]
     fn live(&self, key: Key) -> Option<&Slot<F>> {
         let s = self.slots.get(key.slot as usize)?;
-        (s.generation == key.generation && s.state.is_some()).then_some(s)
+        (s.generation == key.generation && s.state != FREE).then_some(s)
     }
 
     fn live_mut(&mut self, key: Key) -> Option<&mut Slot<F>> {
         let s = self.slots.get_mut(key.slot as usize)?;
-        (s.generation == key.generation && s.state.is_some()).then_some(s)
+        (s.generation == key.generation && s.state != FREE).then_some(s)
     }
 
-    fn push(&mut self, slot: u32, deadline: u64) {
-        let node = Node { deadline, seq: self.seq, slot };
+    /// Whether `node` is its slot's live node (not a tombstone).
+    #[inline]
+    fn is_live(&self, node: Node) -> bool {
+        self.slots.get(node.slot() as usize).is_some_and(|s| s.state == PENDING && s.seq == node.seq())
+    }
+
+    /// Drops tombstones off the top.
+    #[inline]
+    fn purge_top(&mut self) {
+        while self.dead > 0 {
+            match self.heap.first() {
+                Some(&top) if !self.is_live(top) => {
+                    self.pop_top();
+                    self.dead -= 1;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Frees a slot that is out of the heap. When the table becomes empty
+    /// after at least as many frees as it has slots, the free list is put
+    /// back in slot order (amortised O(1)), so a table reused after being
+    /// emptied in a scrambled order hands out slots in memory order again.
+    fn free_slot(&mut self, slot: u32) {
+        let s = &mut self.slots[slot as usize];
+        s.state = FREE;
+        s.generation = s.generation.wrapping_add(1);
+        // Cannot fail: each slot is freed once per allocation.
+        let _ = self.free.push(slot);
+        self.churn += 1;
+        if self.free.len() == self.slots.len() && self.churn >= self.slots.len() {
+            self.churn = 0;
+            self.free.clear();
+            for slot in (0..self.slots.len() as u32).rev() {
+                let _ = self.free.push(slot);
+            }
+        }
+    }
+
+    /// The next sequence number; renumbers every pending timer first when
+    /// the numbers would overflow (once per four billion schedules).
+    #[inline]
+    fn next_seq(&mut self) -> u32 {
+        if self.seq == u32::MAX {
+            self.renumber();
+        }
+        let seq = self.seq;
         self.seq += 1;
-        let at = self.heap.len();
-        // Cannot fail: at most T slots exist and each is in the heap once.
-        if self.heap.push(node).is_err() {
-            return;
-        }
-        self.slots[slot as usize].state = Some(TimerState::Pending);
-        self.sift_up(at);
+        seq
     }
 
-    fn remove_at(&mut self, at: usize) {
-        let last = self.heap.len() - 1;
-        self.heap.swap(at, last);
-        self.heap.pop();
-        if at < last {
-            self.resift(at);
+    /// Gives the live nodes the sequence numbers `0..n` in their order,
+    /// keeping which of them were scheduled before the current pass.
+    #[cold]
+    fn renumber(&mut self) {
+        self.compact();
+        let nodes = self.heap.as_mut_slice();
+        nodes.sort_unstable_by_key(|n| n.seq());
+        let limit = nodes.partition_point(|n| n.seq() < self.limit);
+        for (i, n) in nodes.iter_mut().enumerate() {
+            *n = Node::new(n.deadline(), i as u32, n.slot());
+            if let Some(s) = self.slots.get_mut(n.slot() as usize) {
+                s.seq = i as u32;
+            }
         }
+        self.seq = nodes.len() as u32;
+        self.limit = limit as u32;
+        self.heapify();
     }
 
-    /// Restores heap order after the node at `at` changed: up if it now
-    /// sorts before its parent, else down.
-    fn resift(&mut self, at: usize) {
-        if at > 0 && self.heap[at].before(&self.heap[(at - 1) / ARITY]) {
-            self.sift_up(at);
-        } else {
+    /// Drops every tombstone and restores heap order: O(n).
+    #[cold]
+    fn compact(&mut self) {
+        let mut kept = 0;
+        for i in 0..self.heap.len() {
+            let node = self.heap[i];
+            if self.is_live(node) {
+                self.heap[kept] = node;
+                kept += 1;
+            }
+        }
+        self.heap.truncate(kept);
+        self.dead = 0;
+        self.heapify();
+    }
+
+    fn heapify(&mut self) {
+        let len = self.heap.len();
+        for at in (0..len.div_ceil(ARITY)).rev() {
             self.sift_down(at);
         }
     }
 
-    fn place(&mut self, at: usize) {
-        let slot = self.heap[at].slot as usize;
-        self.pos[slot] = at as u32;
+    fn push(&mut self, slot: u32, deadline: u64) {
+        // Tombstones outnumbering live nodes, or no room left: drop them
+        // all (amortised over the cancels and re-arms that made them).
+        if self.dead > 0 && (self.heap.len() == T || self.dead > self.heap.len() - self.dead + 64) {
+            self.compact();
+        }
+        let seq = self.next_seq();
+        let at = self.heap.len();
+        // Cannot fail: at most T slots exist and each has one live node;
+        // the slot pushed has none, so a compacted heap has room.
+        if self.heap.push(Node::new(deadline, seq, slot)).is_err() {
+            return;
+        }
+        let s = &mut self.slots[slot as usize];
+        s.state = PENDING;
+        s.seq = seq;
+        s.deadline = deadline;
+        self.sift_up(at);
     }
 
-    fn sift_up(&mut self, mut at: usize) {
-        let node = self.heap[at];
+    /// Removes the top node (live or not).
+    #[inline]
+    fn pop_top(&mut self) {
+        let Some(last) = self.heap.pop() else { return };
+        if !self.heap.is_empty() {
+            self.heap[0] = last;
+            self.sift_down(0);
+        }
+    }
+
+    fn sift_up(&mut self, at: usize) {
+        let heap = self.heap.as_mut_slice();
+        let Some(&node) = heap.get(at) else { return };
+        let mut at = at;
         while at > 0 {
             let parent = (at - 1) / ARITY;
-            if !node.before(&self.heap[parent]) {
+            let up = heap[parent];
+            if node >= up {
                 break;
             }
-            self.heap[at] = self.heap[parent];
-            self.place(at);
+            heap[at] = up;
             at = parent;
         }
-        self.heap[at] = node;
-        self.place(at);
+        heap[at] = node;
     }
 
-    fn sift_down(&mut self, mut at: usize) {
-        let node = self.heap[at];
-        let len = self.heap.len();
+    /// Moves the node at `at` down to where it belongs.
+    fn sift_down(&mut self, at: usize) {
+        let heap = self.heap.as_mut_slice();
+        let Some(&node) = heap.get(at) else { return };
+        let len = heap.len();
+        let mut at = at;
         loop {
             let first = at * ARITY + 1;
-            if first >= len {
-                break;
-            }
-            let mut best = first;
-            for child in first + 1..(first + ARITY).min(len) {
-                if self.heap[child].before(&self.heap[best]) {
-                    best = child;
+            let best = if first + ARITY <= len {
+                // All four children: the smaller of each pair, then of those.
+                let k = &heap[first..first + ARITY];
+                let a = usize::from(k[1] < k[0]);
+                let b = 2 + usize::from(k[3] < k[2]);
+                first + if k[b] < k[a] { b } else { a }
+            } else if first < len {
+                let mut best = first;
+                for child in first + 1..len {
+                    if heap[child] < heap[best] {
+                        best = child;
+                    }
                 }
-            }
-            if !self.heap[best].before(&node) {
+                best
+            } else {
+                break;
+            };
+            let down = heap[best];
+            if down >= node {
                 break;
             }
-            self.heap[at] = self.heap[best];
-            self.place(at);
+            heap[at] = down;
             at = best;
         }
-        self.heap[at] = node;
-        self.place(at);
+        heap[at] = node;
     }
 }
 
@@ -336,13 +474,46 @@ mod tests {
     use std::vec::Vec as StdVec;
 
     fn drain(h: &mut TimerHeap<u32, 64>, now: u64) -> StdVec<u32> {
-        let limit = h.next_seq();
+        h.begin_pass();
         let mut out = StdVec::new();
-        while let Some(d) = h.pop_due(now, limit) {
+        while let Some(d) = h.pop_due(now) {
             out.push(d.callback);
             h.finish(d.key);
         }
         out
+    }
+
+    #[test]
+    fn tombstones_do_not_count_and_a_full_heap_compacts() {
+        let mut h: TimerHeap<u32, 4> = TimerHeap::new();
+        let keys: StdVec<Key> = (0..4u32).map(|i| h.insert(Some(100 + u64::from(i)), None, i).unwrap()).collect();
+        // Re-arming every timer makes 4 tombstones in a full heap: each
+        // re-arm needs room, which compaction gives.
+        for (i, k) in keys.iter().enumerate() {
+            assert!(h.schedule(*k, Some(10 + i as u64)));
+        }
+        assert_eq!(h.pending(), 4);
+        assert!(h.cancel(keys[1]));
+        assert_eq!(h.pending(), 3);
+        assert_eq!(h.peek_deadline(), Some(10));
+        assert_eq!(drain_small(&mut h, 1000), [0, 2, 3]);
+        assert_eq!(h.pending(), 0);
+        assert_eq!(h.peek_deadline(), None);
+    }
+
+    fn drain_small(h: &mut TimerHeap<u32, 4>, now: u64) -> StdVec<u32> {
+        h.begin_pass();
+        let mut out = StdVec::new();
+        while let Some(d) = h.pop_due(now) {
+            out.push(d.callback);
+            h.finish(d.key);
+        }
+        out
+    }
+
+    #[test]
+    fn nodes_are_sixteen_bytes() {
+        assert_eq!(core::mem::size_of::<Node>(), 16);
     }
 
     #[test]
@@ -417,14 +588,15 @@ mod tests {
     }
 
     #[test]
-    fn due_limit_holds_back_timers_scheduled_later() {
+    fn the_pass_limit_holds_back_timers_scheduled_later() {
         let mut h: TimerHeap<u32, 8> = TimerHeap::new();
         h.insert(Some(10), None, 1).unwrap();
-        let limit = h.next_seq();
+        h.begin_pass();
         h.insert(Some(10), None, 2).unwrap();
-        assert_eq!(h.pop_due(10, limit).map(|d| d.callback), Some(1));
-        assert!(h.pop_due(10, limit).is_none());
-        assert_eq!(h.pop_due(10, h.next_seq()).map(|d| d.callback), Some(2));
+        assert_eq!(h.pop_due(10).map(|d| d.callback), Some(1));
+        assert!(h.pop_due(10).is_none());
+        h.begin_pass();
+        assert_eq!(h.pop_due(10).map(|d| d.callback), Some(2));
     }
 
     #[test]
@@ -433,12 +605,56 @@ mod tests {
         let k = h.insert(Some(10), None, 1).unwrap();
         assert!(h.schedule(k, None));
         assert_eq!(h.state(k), Some(TimerState::Disabled));
-        assert!(h.pop_due(100, h.next_seq()).is_none());
+        h.begin_pass();
+        assert!(h.pop_due(100).is_none());
         assert!(h.schedule(k, Some(20)));
-        let d = h.pop_due(100, h.next_seq()).unwrap();
+        h.begin_pass();
+        let d = h.pop_due(100).unwrap();
         assert_eq!(h.state(k), Some(TimerState::Firing));
         h.finish(d.key);
         assert_eq!(h.state(k), None);
         assert!(!h.cancel(k));
+    }
+
+    #[test]
+    fn renumbering_keeps_order_ties_and_the_pass_limit() {
+        let mut h: TimerHeap<u32, 64> = TimerHeap::new();
+        // Equal deadlines in insertion order, and some before the pass.
+        for i in 0..10u32 {
+            h.insert(Some(7), None, i).unwrap();
+        }
+        h.begin_pass();
+        // Force the overflow path: the next sequence number is the last.
+        h.seq = u32::MAX;
+        for i in 10..20u32 {
+            h.insert(Some(7), None, i).unwrap();
+        }
+        assert!(h.seq < 64, "renumbered");
+        let mut fired = StdVec::new();
+        while let Some(d) = h.pop_due(7) {
+            fired.push(d.callback);
+            h.finish(d.key);
+        }
+        assert_eq!(fired, (0..10).collect::<StdVec<_>>(), "only those from before the pass, in order");
+        assert_eq!(drain(&mut h, 7), (10..20).collect::<StdVec<_>>());
+    }
+
+    #[test]
+    fn a_table_emptied_in_scrambled_order_hands_out_slots_in_order_again() {
+        let mut h: TimerHeap<u32, 64> = TimerHeap::new();
+        let keys: StdVec<Key> = (0..64u32).map(|i| h.insert(Some(u64::from(i)), None, i).unwrap()).collect();
+        for i in [5usize, 63, 0, 17, 42, 1] {
+            h.cancel(keys[i]);
+        }
+        for (i, k) in keys.iter().enumerate() {
+            if ![5usize, 63, 0, 17, 42, 1].contains(&i) {
+                h.cancel(*k);
+            }
+        }
+        assert!(h.is_empty());
+        let slots: StdVec<u32> = (0..8).map(|i| h.insert(Some(i), None, 0).unwrap().slot).collect();
+        assert_eq!(slots, (0..8).collect::<StdVec<_>>());
+        // Old keys stay stale after the reordering.
+        assert!(!h.cancel(keys[0]));
     }
 }
