@@ -359,3 +359,90 @@ fn an_inherited_ignore_of_sigchld_does_not_lose_a_childs_status() {
         }
     }
 }
+
+// --- found by the loop_sim fuzz target ---
+
+mod found_by_fuzzing {
+    use core::time::Duration;
+    use linux_event::backend::Sim;
+    use linux_event::sys::ExitStatus;
+    use linux_event::{Errno, Error, Interest, Loop, PidOptions, Ready};
+
+    #[derive(Default)]
+    struct Log {
+        wakes: Vec<u64>,
+        reaped: Vec<i32>,
+    }
+
+    type Lp = Loop<Log, 16, 16, Sim<64>>;
+
+    fn new_loop() -> Lp {
+        Loop::with_backend(Sim::new()).unwrap()
+    }
+
+    fn pass(lp: &mut Lp, log: &mut Log) {
+        lp.run_once(log, Some(Duration::ZERO)).unwrap();
+    }
+
+    #[test]
+    fn a_refused_deregistration_is_retried_when_the_fd_is_watched_again_with_nothing_to_ask() {
+        let mut lp = new_loop();
+        let mut log = Log::default();
+        let id = lp.watch(3, Interest::READ, 0, |_, _, _| {}).unwrap();
+        lp.sim().set_ready(3, Ready::READABLE).unwrap();
+        lp.sim().fail_next_deregister(Errno::EIO);
+        assert!(lp.remove(id));
+        lp.watch(3, Interest::empty(), 0, |_, _, _| {}).unwrap();
+        pass(&mut lp, &mut log);
+        assert_eq!(lp.sim().registration(3), None, "the old registration is gone");
+    }
+
+    #[test]
+    fn a_failed_wait_keeps_the_wakers_count_for_the_next_pass() {
+        let mut lp = new_loop();
+        let mut log = Log::default();
+        let w = lp.waker().unwrap();
+        lp.on_wake(0, |_, l, ev| l.wakes.push(ev.count())).unwrap();
+        w.signal(3).unwrap();
+        lp.sim().fail_next_wait(Errno::EBADF);
+        assert!(lp.run_once(&mut log, Some(Duration::ZERO)).is_err());
+        w.signal(1).unwrap();
+        pass(&mut lp, &mut log);
+        assert_eq!(log.wakes.iter().sum::<u64>() + w.drain().unwrap(), 4);
+    }
+
+    #[test]
+    fn more_refused_deregistrations_than_ever_fit_before_a_wait_are_all_retried() {
+        let mut lp = new_loop();
+        let mut log = Log::default();
+        for fd in 0..40 {
+            let id = lp.watch(fd, Interest::READ, 0, |_, _, _| {}).unwrap();
+            lp.sim().fail_next_deregister(Errno::EIO);
+            lp.remove(id);
+        }
+        pass(&mut lp, &mut log);
+        assert_eq!(lp.sim().registered(), 0);
+    }
+
+    #[test]
+    fn kept_zombies_beyond_the_table_are_refused_not_forgotten() {
+        let mut lp = new_loop();
+        let mut log = Log::default();
+        lp.reaper(0, |_, l, ev| l.reaped.push(ev.pid())).unwrap();
+        let mut kept = 0;
+        for _ in 0..20 {
+            let c = lp.sim().spawn_child().unwrap();
+            match lp.pid_with(c, PidOptions::default().reap(false), 0, |_, _, _| {}) {
+                Ok(_) => kept += 1,
+                Err(e) => {
+                    assert_eq!(e, Error::Capacity, "room for W kept zombies");
+                    lp.pid(c, 0, |_, _, _| {}).unwrap();
+                }
+            }
+            lp.sim().exit(c, ExitStatus::Exited(1)).unwrap();
+            pass(&mut lp, &mut log);
+        }
+        assert_eq!(kept, 16);
+        assert!(log.reaped.is_empty(), "the reaper never took a kept zombie: {:?}", log.reaped);
+    }
+}

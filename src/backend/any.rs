@@ -305,6 +305,14 @@ impl Kernel for AnyBackend {
         crate::sys::check_fd(fd)
     }
 
+    fn registers_by_fd(&self) -> bool {
+        match &self.inner {
+            Inner::Epoll(b) => b.registers_by_fd(),
+            Inner::LinuxAio(b) => b.registers_by_fd(),
+            Inner::IoUring(b) => b.registers_by_fd(),
+        }
+    }
+
     sys_objects!();
 }
 

@@ -184,6 +184,12 @@ impl Doorbell {
         false
     }
 
+    /// The wait failed: no longer blocked, and whatever rang stays for the
+    /// next pass (nothing is taken).
+    pub(crate) fn cancel_sleep(&self) {
+        self.slot().sleeping.store(false, SeqCst);
+    }
+
     /// After the wait: no longer blocked (the caller resets a doorbell that
     /// rang). Returns whether any signal came since the last call.
     pub(crate) fn after_wake(&self) -> bool {

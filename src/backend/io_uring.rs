@@ -428,6 +428,10 @@ impl Kernel for IoUring {
         crate::sys::check_fd(fd)
     }
 
+    fn registers_by_fd(&self) -> bool {
+        false
+    }
+
     fn capacity(&self) -> Option<usize> {
         Some(self.machine.slots.capacity() as usize)
     }

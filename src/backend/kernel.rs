@@ -79,6 +79,14 @@ pub trait Kernel {
     /// `key`. An fd that was closed meanwhile is not an error.
     fn deregister(&mut self, fd: RawFd, key: u64) -> Result<(), Errno>;
 
+    /// Whether a registration is the fd's, whatever its key (epoll, Sim):
+    /// then a later registration of the same fd takes over an earlier one
+    /// whose deregistration failed, and deregistering the fd again would
+    /// remove the later one. `false` where registrations are by key.
+    fn registers_by_fd(&self) -> bool {
+        true
+    }
+
     /// Waits until a registration is ready or `deadline` (on this
     /// backend's clock) has passed; `None` waits for readiness only. Fills
     /// `out`, returns how many it filled; 0 means the deadline passed or a

@@ -542,6 +542,10 @@ impl Kernel for LinuxAio {
         crate::sys::check_fd(fd)
     }
 
+    fn registers_by_fd(&self) -> bool {
+        false
+    }
+
     fn capacity(&self) -> Option<usize> {
         Some(self.machine.slots.capacity() as usize)
     }

@@ -182,8 +182,10 @@ impl OneShot {
     /// Stops reporting the registration of `fd` under `key`. A key whose
     /// slot holds another fd (or nothing) names nothing to stop.
     pub(super) fn deregister<K: PollKernel>(&mut self, k: &mut K, fd: RawFd, key: u64) {
+        // The whole key must match: a later registration in the same slot
+        // (same fd, newer generation) is not the one being taken out.
         if let Ok(i) = self.slots.index_of_key(key)
-            && self.slots.get(i).is_some_and(|s| s.state != State::Free && s.fd == fd)
+            && self.slots.get(i).is_some_and(|s| s.state != State::Free && s.fd == fd && s.key == key)
         {
             self.release(k, i);
         }

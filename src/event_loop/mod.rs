@@ -152,8 +152,9 @@ pub struct Loop<C, const W: usize = 256, const T: usize = 256, B: Backend = Epol
     /// Registrations whose deregistration the backend refused (not epoll's
     /// closed-fd cases, which are success): retried before every wait,
     /// since a registration left behind would keep reporting under a stale
-    /// key.
-    failed_deregs: heapless::Vec<(RawFd, u64), 8>,
+    /// key. Room for one per watcher; when full, every entry is retried at
+    /// once to make room.
+    failed_deregs: heapless::Vec<(RawFd, u64), W>,
     /// The one-shot timer whose callback is running, so a panic that
     /// unwinds out of it cannot leave its slot allocated for good.
     firing: Option<Key>,
@@ -307,12 +308,17 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     }
 
     /// Retries deregistrations the backend refused earlier; keeps those it
-    /// still refuses. An fd watched again since then is left alone.
+    /// still refuses. An fd watched again since then, by a watcher the
+    /// kernel holds, is left alone: that registration took the old one
+    /// over. (One watched with nothing to ask the kernel for took nothing
+    /// over: fuzzing found its stale registration left reporting.)
     pub(crate) fn retry_deregistrations(&mut self) {
         let mut i = 0;
         while i < self.failed_deregs.len() {
             let (fd, key) = self.failed_deregs[i];
-            if self.watchers.key_of_fd(fd).is_some() || self.backend.deregister(fd, key).is_ok() {
+            let taken_over = self.backend.registers_by_fd()
+                && self.watchers.key_of_fd(fd).and_then(|k| self.watchers.get(k)).is_some_and(|w| w.registered);
+            if taken_over || self.backend.deregister(fd, key).is_ok() {
                 self.failed_deregs.swap_remove(i);
             } else {
                 i += 1;
@@ -329,14 +335,21 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             // The watcher is gone either way; a refused deregistration is
             // retried before later waits (and its events are stale by now).
             let k = key.to_u64();
-            if self.backend.deregister(w.fd, k).is_err() && self.failed_deregs.push((w.fd, k)).is_err() {
-                self.failed_deregs.remove(0);
-                let _ = self.failed_deregs.push((w.fd, k));
+            if self.backend.deregister(w.fd, k).is_err() {
+                if self.failed_deregs.is_full() {
+                    self.retry_deregistrations();
+                }
+                if self.failed_deregs.push((w.fd, k)).is_err() {
+                    // W refused deregistrations outstanding and none would
+                    // go now: the oldest is given up (documented limit).
+                    self.failed_deregs.remove(0);
+                    let _ = self.failed_deregs.push((w.fd, k));
+                }
             }
         }
         #[cfg(feature = "children")]
-        if w.callback.is_pid() {
-            self.pid_watcher_removed(key, w.registered);
+        if let Handler::Pid { reap, .. } = w.callback {
+            self.pid_watcher_removed(key, w.registered, reap);
         }
         true
     }

@@ -47,7 +47,8 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// of this loop (one per process: remove it first); in SIGCHLD mode
     /// ([`child_mode`](Self::child_mode)), `Os(ECHILD)` for a process that
     /// is not a child of this one (only a pidfd can watch those); `Capacity`
-    /// when the watcher table is full.
+    /// when the watcher table is full, or for `reap(false)` when `W`
+    /// zombies are kept for their users already.
     pub fn pid_with(
         &mut self,
         target: impl Into<PidTarget>,
@@ -63,7 +64,19 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         if pid > 0 && self.pid_watcher_of(pid).is_some() {
             return Err(Error::AlreadyWatched);
         }
-        let (pid, pidfd) = self.children.open(&mut self.backend, target)?;
+        if !options.reap {
+            self.children.reserve_keeper(&mut self.backend)?;
+        }
+        let opened = self.children.open(&mut self.backend, target);
+        let (pid, pidfd) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                if !options.reap {
+                    self.children.keeper_gone();
+                }
+                return Err(e);
+            }
+        };
         // SIGCHLD-mode watchers have no fd: they are filed under -pid, a
         // number no fd can have, and never reach the backend.
         let fd = pidfd.as_ref().map_or(-pid, ObjectFd::raw);
@@ -73,6 +86,9 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
                 if let Some(fd) = pidfd {
                     self.backend.release(fd);
                 }
+                if !options.reap {
+                    self.children.keeper_gone();
+                }
                 return Err(e);
             }
         };
@@ -80,6 +96,9 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             Some(pidfd) => {
                 if let Err(e) = self.backend.register(fd, key.to_u64(), Interest::READ, Trigger::Level) {
                     self.backend.release(pidfd);
+                    if !options.reap {
+                        self.children.keeper_gone();
+                    }
                     return Err(e.into());
                 }
                 self.children.keep_pidfd(key, pidfd);
@@ -89,6 +108,9 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
                 self.children.by_pid += 1;
                 if let Err(e) = self.sync_child_signals() {
                     self.children.by_pid -= 1;
+                    if !options.reap {
+                        self.children.keeper_gone();
+                    }
                     return Err(e);
                 }
                 // It may have exited before SIGCHLD was watched.
@@ -165,7 +187,10 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
 
     /// A pid watcher left the table: its pidfd goes back, or the SIGCHLD
     /// count drops.
-    pub(crate) fn pid_watcher_removed(&mut self, key: Key, had_pidfd: bool) {
+    pub(crate) fn pid_watcher_removed(&mut self, key: Key, had_pidfd: bool, reap: bool) {
+        if !reap {
+            self.children.keeper_gone();
+        }
         if had_pidfd {
             self.children.release_pidfd(&mut self.backend, key);
             return;

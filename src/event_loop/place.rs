@@ -31,8 +31,9 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         }
         let now = backend.now()?;
         // SAFETY: `place` is valid for writes and aligned (the caller's
-        // promise). The fields left alone are the tables, the event buffer and
-        // the children source, whose empty state is all-zero bytes: heapless `Vec`s are a
+        // promise). The fields left alone are the tables, the event buffer,
+        // the refused-deregistration list and the children source, whose
+        // empty state is all-zero bytes: heapless `Vec`s are a
         // length and uninitialised storage, heapless `IndexMap` indices are
         // `Option<NonZero>` (None is 0), the `Option`s are None, the counters
         // and flags 0 or false (`zero_filled_tables_are_empty` below checks
@@ -54,7 +55,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             addr_of_mut!((*place).running).write(false);
             addr_of_mut!((*place).dispatching).write(false);
             addr_of_mut!((*place).in_kernel).write(0);
-            addr_of_mut!((*place).failed_deregs).write(heapless::Vec::new());
+            // `failed_deregs` stays zero-filled: an empty heapless Vec.
             addr_of_mut!((*place).firing).write(None);
         }
         Ok(())

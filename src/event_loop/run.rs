@@ -97,7 +97,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             Ok(n) => n.min(batch),
             Err(e) => {
                 #[cfg(feature = "waker")]
-                let _ = self.waker.after_wake(&mut self.backend, false);
+                self.waker.wait_failed();
                 return Err(e.into());
             }
         };

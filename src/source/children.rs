@@ -170,6 +170,9 @@ pub(crate) struct ChildSource<R, K: Kernel, const W: usize> {
     /// Zombies delivered to watchers that asked not to reap them: still
     /// there until their user reaps them, and never the reaper's.
     parked: Vec<i32, W>,
+    /// Live pid watchers that asked not to reap: with `parked`, at most `W`
+    /// (each may park a zombie, and a parked one must never be forgotten).
+    keepers: usize,
 }
 
 impl<R: Copy, K: Kernel, const W: usize> ChildSource<R, K, W> {
@@ -183,6 +186,7 @@ impl<R: Copy, K: Kernel, const W: usize> ChildSource<R, K, W> {
             statuses_kept: false,
             pidfds: [const { None }; W],
             parked: Vec::new(),
+            keepers: 0,
         }
     }
 
@@ -282,10 +286,30 @@ impl<R: Copy, K: Kernel, const W: usize> ChildSource<R, K, W> {
     }
 
     fn park(&mut self, pid: i32) {
-        if !self.parked.contains(&pid) && self.parked.push(pid).is_err() {
-            self.parked.remove(0);
+        // Cannot be full: `reserve_keeper` keeps parked + keepers <= W.
+        if !self.parked.contains(&pid) {
             let _ = self.parked.push(pid);
         }
+    }
+
+    /// Room for one more watcher that keeps its zombie: `Capacity` when `W`
+    /// zombies are kept or could be (those their users reaped since are
+    /// forgotten first). Fuzzing found the oldest kept zombie falling out of
+    /// a full list, and the reaper then took it.
+    pub(crate) fn reserve_keeper(&mut self, k: &mut K) -> Result<(), Error> {
+        if self.parked.len() + self.keepers >= W {
+            self.prune_parked(k);
+        }
+        if self.parked.len() + self.keepers >= W {
+            return Err(Error::Capacity);
+        }
+        self.keepers += 1;
+        Ok(())
+    }
+
+    /// A watcher that kept its zombie left the table (delivered or removed).
+    pub(crate) fn keeper_gone(&mut self) {
+        self.keepers = self.keepers.saturating_sub(1);
     }
 
     /// Before the first watcher or reaper: an inherited "ignore" for

@@ -145,6 +145,15 @@ impl<F: Copy, K: Kernel> WakerSource<F, K> {
         Some((callback, WakeEvent { id: WakeId { generation: self.generation }, count, data }))
     }
 
+    /// The wait failed: the loop is not blocked any more, and signals that
+    /// came stay for the next pass (fuzzing found a failed wait drained the
+    /// count into an event nobody saw).
+    pub(crate) fn wait_failed(&self) {
+        if let Some((bell, _)) = &self.bell {
+            bell.cancel_sleep();
+        }
+    }
+
     /// Gives the doorbell back (loop drop): its waker reports `Closed`.
     pub(crate) fn close(&mut self, k: &mut K) {
         if let Some((bell, fd)) = self.bell.take() {
