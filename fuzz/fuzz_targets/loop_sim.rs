@@ -550,20 +550,29 @@ impl Ctx {
     /// Applies `f` to every candidate; keeps those for which it holds.
     fn filter_cands(&mut self, what: &str, mut f: impl FnMut(&mut Cand, &View) -> bool) {
         let view = self.view();
-        let before: Vec<String> = self.cands.iter().map(Cand::describe).collect();
-        self.cands.retain_mut(|c| f(c, &view));
-        assert!(!self.cands.is_empty(), "no state of the signal records explains {what}; candidates were {before:#?}");
-        self.cands.sort();
-        self.cands.dedup();
+        let mut next = self.cands.clone();
+        next.retain_mut(|c| f(c, &view));
+        if next.is_empty() {
+            let before: Vec<String> = self.cands.iter().map(Cand::describe).collect();
+            panic!("no state of the signal records explains {what}; candidates were {before:#?}");
+        }
+        next.sort();
+        next.dedup();
+        self.cands = next;
     }
 
     fn advance_cands(&mut self, obs: Obs) {
+        if !matches!(obs, Obs::Signal { .. }) && self.cands.iter().all(Cand::quiet) {
+            return;
+        }
         let view = self.view();
-        let before: Vec<String> = self.cands.iter().map(Cand::describe).collect();
-        let mut next: Vec<Cand> = self.cands.drain(..).flat_map(|c| c.advance(obs, &view)).collect();
+        let mut next: Vec<Cand> = self.cands.iter().flat_map(|c| c.clone().advance(obs, &view)).collect();
+        if next.is_empty() {
+            let before: Vec<String> = self.cands.iter().map(Cand::describe).collect();
+            panic!("no state of the signal records explains {obs:?}; candidates were {before:#?}");
+        }
         next.sort();
         next.dedup();
-        assert!(!next.is_empty(), "no state of the signal records explains {obs:?}; candidates were {before:#?}");
         self.cands = next;
     }
 
@@ -1148,6 +1157,9 @@ fn act(lp: &mut Lp, ctx: &mut Ctx, a: Action, fault: Option<Fault>) {
 
 fn check_killed(lp: &mut Lp, ctx: &mut Ctx) {
     let k = lp.sim().killed_by();
+    if ctx.cands.iter().all(|c| c.killed_is(k)) {
+        return;
+    }
     ctx.filter_cands(&format!("killed_by() = {k:?}"), |c, _| c.killed_as(k));
 }
 

@@ -185,6 +185,21 @@ impl Cand {
         self.rt.retain(|&(t, r)| !(r.signo == signo && (t == 0 || t == tid)));
     }
 
+    /// Whether no read of the signalfd is pending or under way: then only a
+    /// signal callback can change (or rule out) this state.
+    pub fn quiet(&self) -> bool {
+        matches!(self.drain, Drain::Idle | Drain::Closed)
+    }
+
+    /// Whether `Sim::killed_by` says exactly what this state says already.
+    pub fn killed_is(&self, observed: Option<i32>) -> bool {
+        match (&self.killed, observed) {
+            (None, None) => true,
+            (Some(set), Some(k)) => set.len() == 1 && set.contains(&k),
+            _ => false,
+        }
+    }
+
     /// Whether `Sim::killed_by` may say `observed`; resolves the first one.
     pub fn killed_as(&mut self, observed: Option<i32>) -> bool {
         match (&self.killed, observed) {
