@@ -1664,6 +1664,7 @@ fn pid_action(lp: &mut Lp, ctx: &mut Ctx, which: u8, reap: bool, f: &Faults) {
     let data = ctx.next_serial();
     let old = ctx.wanted();
     let mut mode_switch = None;
+    let mut f = *f;
     let expect: Result<bool, Error> = 'e: {
         if pid <= 0 {
             break 'e Err(Error::Os(Errno::EINVAL));
@@ -1678,19 +1679,31 @@ fn pid_action(lp: &mut Lp, ctx: &mut Ctx, which: u8, reap: bool, f: &Faults) {
                     if !exists {
                         break 'e Err(Error::Os(Errno::ESRCH));
                     }
-                    if let Some(e) = f.object {
-                        lp.sim().fail_next_object(e);
-                        break 'e Err(Error::Os(e));
+                    match f.object.take() {
+                        // ENOSYS and EPERM from pidfd_open mean pidfds are
+                        // refused (old kernel, seccomp): SIGCHLD mode from now on.
+                        Some(e @ (Errno::ENOSYS | Errno::EPERM)) => {
+                            lp.sim().fail_next_object(e);
+                            mode_switch = Some(e);
+                        }
+                        Some(e) => {
+                            lp.sim().fail_next_object(e);
+                            break 'e Err(Error::Os(e));
+                        }
+                        None => {}
                     }
-                    if ctx.table_len() == W {
-                        break 'e Err(Error::Capacity);
-                    }
-                    if let Some(e) = f.ctl {
-                        break 'e Err(Error::Os(e));
-                    }
-                    break 'e Ok(true);
                 }
             }
+        }
+        if mode_switch.is_none() && ctx.sigchld_mode.is_none() {
+            // A pidfd: then a table slot, then its registration.
+            if ctx.table_len() == W {
+                break 'e Err(Error::Capacity);
+            }
+            if let Some(e) = f.ctl {
+                break 'e Err(Error::Os(e));
+            }
+            break 'e Ok(true);
         }
         // SIGCHLD mode: only children can be watched.
         if !child {
@@ -1704,7 +1717,7 @@ fn pid_action(lp: &mut Lp, ctx: &mut Ctx, which: u8, reap: bool, f: &Faults) {
                 break 'e Err(Error::WrongThread);
             }
             if old.is_empty() {
-                if let Err(e) = object_result(lp, f) {
+                if let Err(e) = object_result(lp, &f) {
                     break 'e Err(e);
                 }
             }
