@@ -35,8 +35,8 @@ use libfuzzer_sys::fuzz_target;
 use linux_event::backend::Sim;
 use linux_event::sys::{ExitStatus, SigSet};
 use linux_event::{
-    ChildMode, Errno, Error, Instant, Interest, Loop, PidEvent, PidId, PidOptions, ReapEvent, ReaperId, Ready, Side,
-    SignalEvent, SignalId, TimerEvent, TimerId, Trigger, WakeEvent, WakeId, WatchEvent, WatchId, WatchOptions, Waker,
+    ChildMode, Errno, Error, Instant, Interest, Loop, PidEvent, PidId, PidOptions, Ready, ReapEvent, ReaperId, Side,
+    SignalEvent, SignalId, TimerEvent, TimerId, Trigger, WakeEvent, WakeId, Waker, WatchEvent, WatchId, WatchOptions,
 };
 use records::{Cand, Obs, Rec, SIGCHLD, View};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -87,43 +87,120 @@ enum Fault {
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Action {
-    Watch { fd: u8, interest: u8, trigger: u8, alt: bool },
-    Modify { which: u8, interest: u8 },
-    SetTrigger { which: u8, trigger: u8 },
-    Enable { which: u8, sides: u8 },
-    Disable { which: u8, sides: u8 },
-    SetWatchCallback { which: u8, alt: bool },
-    SetReady { fd: u8, ready: u8 },
-    ClearReady { fd: u8, ready: u8 },
+    Watch {
+        fd: u8,
+        interest: u8,
+        trigger: u8,
+        alt: bool,
+    },
+    Modify {
+        which: u8,
+        interest: u8,
+    },
+    SetTrigger {
+        which: u8,
+        trigger: u8,
+    },
+    Enable {
+        which: u8,
+        sides: u8,
+    },
+    Disable {
+        which: u8,
+        sides: u8,
+    },
+    SetWatchCallback {
+        which: u8,
+        alt: bool,
+    },
+    SetReady {
+        fd: u8,
+        ready: u8,
+    },
+    ClearReady {
+        fd: u8,
+        ready: u8,
+    },
     /// `close(fd)` behind the loop's back.
-    CloseFd { fd: u8 },
-    After { delay: u16, alt: bool },
-    At { at: u16, alt: bool },
-    Every { interval: u16, alt: bool },
-    Rearm { which: u8, delay: u16 },
-    SetInterval { which: u8, interval: Option<u16> },
-    SetTimerCallback { which: u8, alt: bool },
-    Signal { sig: u8 },
-    Raise { sig: u8 },
-    Queue { sig: u8, value: u8 },
-    RaiseInThread { tid: u8, sig: u8 },
+    CloseFd {
+        fd: u8,
+    },
+    After {
+        delay: u16,
+        alt: bool,
+    },
+    At {
+        at: u16,
+        alt: bool,
+    },
+    Every {
+        interval: u16,
+        alt: bool,
+    },
+    Rearm {
+        which: u8,
+        delay: u16,
+    },
+    SetInterval {
+        which: u8,
+        interval: Option<u16>,
+    },
+    SetTimerCallback {
+        which: u8,
+        alt: bool,
+    },
+    Signal {
+        sig: u8,
+    },
+    Raise {
+        sig: u8,
+    },
+    Queue {
+        sig: u8,
+        value: u8,
+    },
+    RaiseInThread {
+        tid: u8,
+        sig: u8,
+    },
     /// The program around the loop blocks or unblocks a signal in a thread.
-    BlockInThread { tid: u8, sig: u8, block: bool },
+    BlockInThread {
+        tid: u8,
+        sig: u8,
+        block: bool,
+    },
     SpawnChild,
     SpawnStranger,
-    Exit { which: u8, status: u8 },
-    Pid { which: u8, reap: bool },
+    Exit {
+        which: u8,
+        status: u8,
+    },
+    Pid {
+        which: u8,
+        reap: bool,
+    },
     Reaper,
-    RefusePidfds { how: u8 },
-    HideChildren { hidden: bool },
+    RefusePidfds {
+        how: u8,
+    },
+    HideChildren {
+        hidden: bool,
+    },
     Waker,
     OnWake,
     /// `Waker::signal` from another thread (outside) or a callback.
-    Wake { n: u8 },
+    Wake {
+        n: u8,
+    },
     Drain,
     /// `remove` of any id ever handed out, live or stale.
-    Remove { which: u8 },
-    SetData { which: u8, data: u8 },
+    Remove {
+        which: u8,
+    },
+    SetData {
+        which: u8,
+        data: u8,
+    },
     Stop,
     /// `run_once`/`run` from inside a callback.
     Reenter,
@@ -134,12 +211,20 @@ enum Action {
 #[derive(Arbitrary, Debug)]
 enum Op {
     Act(Action),
-    Advance { ms: u16 },
+    Advance {
+        ms: u16,
+    },
     /// The loop moves to thread 1, 2 or 3.
-    SetThread { tid: u8 },
+    SetThread {
+        tid: u8,
+    },
     /// Another thread signals the waker while the loop sleeps.
-    WakeInNextWait { n: u8 },
-    RunOnce { timeout: Option<u8> },
+    WakeInNextWait {
+        n: u8,
+    },
+    RunOnce {
+        timeout: Option<u8>,
+    },
     Run,
 }
 
@@ -247,9 +332,8 @@ fn routed(side: Side, ready: Ready, interest: Interest) -> bool {
         Side::Read => {
             !error_alone
                 && interest.contains(Interest::READ)
-                && ready.intersects(
-                    Ready::READABLE | Ready::HANGUP | Ready::READ_HANGUP | Ready::ERROR | Ready::PRIORITY,
-                )
+                && ready
+                    .intersects(Ready::READABLE | Ready::HANGUP | Ready::READ_HANGUP | Ready::ERROR | Ready::PRIORITY)
         }
         Side::Write => {
             !error_alone
@@ -536,7 +620,9 @@ impl Ctx {
     }
 
     fn open_objects(&self) -> usize {
-        usize::from(self.doorbell) + usize::from(!self.wanted().is_empty()) + self.pidw.iter().filter(|w| w.pidfd).count()
+        usize::from(self.doorbell)
+            + usize::from(!self.wanted().is_empty())
+            + self.pidw.iter().filter(|w| w.pidfd).count()
     }
 
     fn has_work(&self) -> bool {
@@ -739,7 +825,10 @@ impl Ctx {
         for (&fd, w) in &self.watchers {
             let in_sim = w.registered() && !self.closed.contains(&fd);
             let ready = self.ready[fd as usize] & relevant(w.interest);
-            wsnap.insert(w.serial, WSnap { fd, interest: w.interest, trigger: w.trigger, in_sim, credit: w.credit, ready });
+            wsnap.insert(
+                w.serial,
+                WSnap { fd, interest: w.interest, trigger: w.trigger, in_sim, credit: w.credit, ready },
+            );
         }
         let view = self.view();
         for c in &mut self.cands {
@@ -803,7 +892,9 @@ impl Ctx {
                     // nothing left to say); only a new wake-up or arming
                     // gives another.
                     Trigger::Edge => p.rearmed.contains(serial) || (w.credit && !snap.in_sim),
-                    Trigger::Oneshot => p.rearmed.contains(serial) || (w.credit && !(snap.in_sim && !snap.ready.is_empty())),
+                    Trigger::Oneshot => {
+                        p.rearmed.contains(serial) || (w.credit && !(snap.in_sim && !snap.ready.is_empty()))
+                    }
                 };
                 self.watchers.get_mut(&snap.fd).expect("live").credit = credit;
             }
@@ -937,9 +1028,16 @@ fn io(lp: &mut Lp, ctx: &mut Ctx, ev: WatchEvent, alt: bool) {
     assert_eq!(w.data, ev.data(), "event data is not the watcher's");
     assert_eq!(w.alt, alt, "the watcher's callback was not the one it was given");
     assert!(lp.is_live(ev.id()));
-    assert!(routed(ev.side(), ev.ready(), w.interest), "side {:?} for {:?} with interest {:?}", ev.side(), ev.ready(), w.interest);
+    assert!(
+        routed(ev.side(), ev.ready(), w.interest),
+        "side {:?} for {:?} with interest {:?}",
+        ev.side(),
+        ev.ready(),
+        w.interest
+    );
     let pass = ctx.pass.as_mut().expect("observed");
-    let snap = pass.wsnap.get(&w.serial).unwrap_or_else(|| panic!("watcher {} made after the wait got an event", w.serial));
+    let snap =
+        pass.wsnap.get(&w.serial).unwrap_or_else(|| panic!("watcher {} made after the wait got an event", w.serial));
     assert_eq!(ev.ready(), snap.ready, "the report is not what the fd was ready for at the wait");
     let calls = pass.calls.entry(w.serial).or_default();
     assert!(!calls.contains(&ev.side()), "side {:?} twice in one pass: {calls:?}", ev.side());
@@ -1129,7 +1227,11 @@ fn run_actions(lp: &mut Lp, ctx: &mut Ctx, actions: &[Action]) {
 }
 
 fn act(lp: &mut Lp, ctx: &mut Ctx, a: Action, fault: Option<Fault>) {
-    trace!("{}{a:?}{}", if ctx.in_callback { "    " } else { "" }, fault.map(|f| format!(" with {f:?}")).unwrap_or_default());
+    trace!(
+        "{}{a:?}{}",
+        if ctx.in_callback { "    " } else { "" },
+        fault.map(|f| format!(" with {f:?}")).unwrap_or_default()
+    );
     let mut f = Faults::default();
     match fault {
         Some(Fault::Ctl(e)) => {
@@ -1197,7 +1299,8 @@ fn act_inner(lp: &mut Lp, ctx: &mut Ctx, a: Action, f: Faults) {
             }
             let data = ctx.next_serial();
             let result = lp.watch_with(fd, WatchOptions::new(interest).trigger(trig), data, watch_fn(alt));
-            let expect = if old.is_none() && ctx.table_len() == W { Err(Error::Capacity) } else { ctl_result(&f, was, wanted) };
+            let expect =
+                if old.is_none() && ctx.table_len() == W { Err(Error::Capacity) } else { ctl_result(&f, was, wanted) };
             if let Err(e) = expect {
                 assert_eq!(result, Err(e), "watch of fd {fd} ({interest:?}): nothing may change");
                 return;
@@ -1598,7 +1701,8 @@ fn raised(ctx: &mut Ctx, tid: i32, rec: Rec, result: Result<(), Errno>) {
 }
 
 fn pick_watch(ctx: &Ctx, which: u8) -> Option<WatchId> {
-    let ids: Vec<WatchId> = ctx.ids.iter().filter_map(|i| if let AnyId::Watch(w) = i { Some(*w) } else { None }).collect();
+    let ids: Vec<WatchId> =
+        ctx.ids.iter().filter_map(|i| if let AnyId::Watch(w) = i { Some(*w) } else { None }).collect();
     (!ids.is_empty()).then(|| ids[usize::from(which) % ids.len()])
 }
 
@@ -1636,7 +1740,14 @@ fn apply(ctx: &mut Ctx, id: WatchId, interest: Interest, trig: Trigger, result: 
     }
 }
 
-fn add_timer(ctx: &mut Ctx, result: Result<TimerId, Error>, deadline: Instant, interval: Option<u64>, alt: bool, data: u64) {
+fn add_timer(
+    ctx: &mut Ctx,
+    result: Result<TimerId, Error>,
+    deadline: Instant,
+    interval: Option<u64>,
+    alt: bool,
+    data: u64,
+) {
     if ctx.timers.len() == T {
         assert_eq!(result.map(|_| ()), Err(Error::Capacity), "timer added to a full table");
         return;
@@ -1981,7 +2092,12 @@ fn run(lp: &mut Lp, ctx: &mut Ctx, fault: Option<Errno>) {
     let stop_before = ctx.stop_pending && ctx.stopped_at.is_none() && idle;
     ctx.stop_pending = false;
     if idle {
-        assert_eq!(result, Ok(()), "run with {} returns at once", if stop_before { "stop() pending" } else { "nothing to wait for" });
+        assert_eq!(
+            result,
+            Ok(()),
+            "run with {} returns at once",
+            if stop_before { "stop() pending" } else { "nothing to wait for" }
+        );
         assert_eq!(lp.sim().waits(), waits, "run waited although it had nothing to wait for");
         return;
     }
