@@ -3,8 +3,10 @@
 //!
 //! Checked after every step: a stale key (removed, replaced, or of a reused
 //! fd number) never resolves, a live key always does and to the right
-//! watcher, `next_key` predicts `insert`, the fd index agrees with the keys,
-//! and insert is `Capacity` exactly when a new fd finds the table full.
+//! watcher, `next_key` predicts `insert`, the fd index and the walk by slot
+//! agree with the keys, keys stay out of the reserved range and survive the
+//! kernel's u64, and insert is `Capacity` exactly when a new fd finds the
+//! table full.
 
 #![no_main]
 
@@ -86,6 +88,16 @@ fn check(t: &WatcherTable<u32, CAP>, m: &Model) {
     let keys: BTreeSet<(u32, u32)> = t.keys().map(|k| (k.slot, k.generation)).collect();
     let want: BTreeSet<(u32, u32)> = m.live.values().map(|w| (w.key.slot, w.key.generation)).collect();
     assert_eq!(keys, want, "keys() disagrees with the live watchers");
+    // Visiting by slot (how the loop walks its pid watchers) finds the same.
+    assert!(t.slot_count() <= CAP);
+    let by_slot: BTreeSet<(u32, u32)> =
+        (0..t.slot_count()).filter_map(|s| t.key_at(s)).map(|k| (k.slot, k.generation)).collect();
+    assert_eq!(by_slot, want, "key_at() disagrees with the live watchers");
+    assert_eq!(t.key_at(t.slot_count()), None);
+    for w in m.live.values() {
+        assert_eq!(w.key.reserved_index(), None, "a watcher key in the reserved range");
+        assert_eq!(Key::from_u64(w.key.to_u64()), w.key, "a key survives the kernel's u64");
+    }
     for fd in 0..i32::from(FDS) {
         let predicted = t.next_key(fd);
         if !m.live.contains_key(&fd) && m.live.len() == CAP {

@@ -3,8 +3,8 @@
 //!
 //! Checked after every step: pops come in deadline order with FIFO ties and
 //! honour the seq limit, nothing is lost or fired twice, a stale key never
-//! touches the timer that reused its slot, and insert is `Capacity` exactly
-//! when the heap is full.
+//! touches (or reads) the timer that reused its slot, keys stay out of the
+//! reserved range, and insert is `Capacity` exactly when the heap is full.
 
 #![no_main]
 
@@ -184,11 +184,13 @@ fn check(h: &TimerHeap<u32, CAP>, m: &Model) {
                 assert_eq!(h.state(key), Some(state), "live key {key:?}");
                 assert_eq!(h.deadline(key), deadline);
                 assert_eq!(h.interval(key), Some(t.interval));
+                assert_eq!(h.callback(key), Some(t.callback), "callback of live key {key:?}");
             }
             None => {
                 assert_eq!(h.state(key), None, "stale key {key:?} resolves");
                 assert_eq!(h.deadline(key), None);
                 assert_eq!(h.interval(key), None);
+                assert_eq!(h.callback(key), None, "stale key {key:?} reads a callback");
             }
         }
     }
@@ -209,6 +211,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 } else {
                     let key = result.expect("insert with room must succeed");
                     assert!((key.slot as usize) < CAP);
+                    assert_eq!(key.reserved_index(), None, "a timer key in the reserved range");
                     assert!(m.issued.iter().all(|(k, _)| *k != key), "key {key:?} handed out twice");
                     m.next_id += 1;
                     m.live.insert(id, MTimer { key, state: MState::Disabled, interval, callback: id });
