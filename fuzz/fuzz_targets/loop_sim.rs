@@ -21,8 +21,8 @@
 //! an order open (where the signalfd's event falls in a batch), the model
 //! keeps every allowed state (`records.rs`) instead of guessing.
 //!
-//! Known library defects (see `fuzz/README.md`) are steered around unless
-//! the `strict` feature is on: `cargo +nightly fuzz run loop_sim --features strict`.
+//! The library defects this target found are fixed, and their inputs are
+//! kept as regression seeds (`fuzz/README.md`).
 
 #![no_main]
 
@@ -41,7 +41,6 @@ use linux_event::{
 use records::{Cand, Obs, Rec, SIGCHLD, View};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-const STRICT: bool = cfg!(feature = "strict");
 
 const W: usize = 8;
 const T: usize = 8;
@@ -751,10 +750,10 @@ impl Ctx {
         }
     }
 
-    /// The time relative delays count from: the pass's `now` inside
-    /// callbacks, a fresh clock reading outside.
+    /// The time relative delays count from: the loop's cached `now`,
+    /// inside callbacks and outside (scheduling never reads the clock).
     fn base(&self, lp: &mut Lp) -> Instant {
-        if self.in_callback { lp.now() } else { lp.sim().clock() }
+        lp.now()
     }
 
     // --- passes ---
@@ -1240,12 +1239,10 @@ fn act(lp: &mut Lp, ctx: &mut Ctx, a: Action, fault: Option<Fault>) {
         }
         Some(Fault::Deregister(e)) => {
             let e = errno(e);
-            // Steering (without `strict`): the loop keeps 8 refused
-            // deregistrations and silently forgets the oldest beyond that.
-            if STRICT || ctx.failed_deregs < 8 {
-                f.dereg = Some(e);
-                lp.sim().fail_next_deregister(e);
-            }
+            // (Fixed: a full list of refused deregistrations is retried
+            // at once, so none is forgotten.)
+            f.dereg = Some(e);
+            lp.sim().fail_next_deregister(e);
         }
         // Armed by the action itself, only where it makes an object: an
         // object fault cannot be withdrawn.
@@ -1292,11 +1289,6 @@ fn act_inner(lp: &mut Lp, ctx: &mut Ctx, a: Action, f: Faults) {
             let old = ctx.watchers.get(&fd).copied();
             let was = old.is_some_and(|w| w.registered());
             let wanted = in_kernel(interest);
-            if !STRICT && !wanted && ctx.stale_regs.contains(&fd) {
-                // Steering: a refused deregistration is forgotten when the
-                // fd is watched again without kernel interest.
-                return;
-            }
             let data = ctx.next_serial();
             let result = lp.watch_with(fd, WatchOptions::new(interest).trigger(trig), data, watch_fn(alt));
             let expect =
@@ -1403,7 +1395,8 @@ fn act_inner(lp: &mut Lp, ctx: &mut Ctx, a: Action, f: Faults) {
         }
         Action::At { at, alt } => {
             let at = Instant::ZERO + duration(at);
-            let deadline = at.max(ctx.base(lp));
+            // Inside a pass a past deadline is due now; outside, it is kept.
+            let deadline = if ctx.in_callback { at.max(ctx.base(lp)) } else { at };
             let data = ctx.next_serial();
             let result = lp.at(at, data, timer_fn(alt));
             add_timer(ctx, result, deadline, None, alt, data);
@@ -1762,12 +1755,11 @@ fn add_timer(
 
 fn pid_action(lp: &mut Lp, ctx: &mut Ctx, which: u8, reap: bool, f: &Faults) {
     let pid = ctx.pid_target(which);
-    if !STRICT && !reap {
-        // Steering: the loop remembers at most W zombies kept for their
-        // users, and hands the oldest to the reaper beyond that.
-        if ctx.reap_false >= W - 1 {
-            return;
-        }
+    if !reap && ctx.reap_false >= W - 1 {
+        // The loop refuses (`Capacity`) a reap(false) watcher once W zombies
+        // are kept or could be (it used to forget the oldest); the model
+        // does not predict that refusal, so it stays below it.
+        return;
     }
     let proc = ctx.proc_of(pid).map(|i| ctx.procs[i]);
     let exists = proc.is_some_and(|p| p.exists());
@@ -2043,7 +2035,6 @@ fn check(lp: &mut Lp, ctx: &mut Ctx) {
 }
 
 fn run_once(lp: &mut Lp, ctx: &mut Ctx, timeout: Option<u8>, fault: Option<Errno>) {
-    let fault = fault.filter(|_| STRICT || !loses_wakeup(ctx));
     let waits = lp.sim().waits();
     ctx.waits_seen = waits;
     ctx.ops_callbacks = 0;
@@ -2067,14 +2058,7 @@ fn run_once(lp: &mut Lp, ctx: &mut Ctx, timeout: Option<u8>, fault: Option<Errno
     assert_eq!(lp.now(), lp.sim().clock(), "the pass's now is the clock after its wait");
 }
 
-/// Without `strict`: a wait that fails while the waker's count waits for
-/// the wake-up callback loses the count (a known defect).
-fn loses_wakeup(ctx: &Ctx) -> bool {
-    ctx.rung != Some(false) && ctx.wake.is_some() && ctx.pending > 0
-}
-
 fn run(lp: &mut Lp, ctx: &mut Ctx, fault: Option<Errno>) {
-    let fault = fault.filter(|_| STRICT || !loses_wakeup(ctx));
     let waits = lp.sim().waits();
     ctx.waits_seen = waits;
     ctx.ops_callbacks = 0;
