@@ -1,15 +1,11 @@
-//! `TimerHeap`: the scheduler, a 4-ary min-heap of deadlines with lazy
-//! removal.
+//! `TimerHeap`: the scheduler, an indexed 4-ary min-heap of deadlines.
 //!
-//! Heap nodes are 16 bytes, four to a cache line: deadline, a 32-bit
-//! insertion sequence number and the slot, packed in one `u128` so that
-//! comparing two is one integer compare. Cancelling or re-arming a timer
-//! never sifts through the middle of the heap: its node just stops
-//! matching its slot (a tombstone), and a re-armed timer gets a new node.
-//! Tombstones are dropped when they reach the top, and all at once when
-//! they outnumber the live nodes (amortised O(1) each), so cancel is O(1)
-//! and re-arm is an insertion, whose sift-up is O(1) on average. Equal
-//! deadlines pop in insertion order. Never allocates, never panics.
+//! Heap nodes are 16 bytes, four to a cache line: the deadline, a 32-bit
+//! insertion sequence number and the slot index, so sifting never touches
+//! the slots. A dense array records each slot's heap position, which makes
+//! cancel and re-arm O(log n). Equal deadlines pop in insertion order. The
+//! sequence numbers are renumbered, order kept, in the rare pass that would
+//! overflow them. Never allocates, never panics.
 
 use super::key::Key;
 use crate::error::Error;
@@ -36,8 +32,8 @@ const FIRING: u8 = 3;
 const ONE_SHOT: u64 = u64::MAX;
 
 /// A heap node: deadline, sequence number and slot in one `u128`, in that
-/// order from the top bits (the slot never decides: sequence numbers are
-/// unique).
+/// order from the top bits, so comparing two nodes is one integer compare
+/// (the slot never decides: sequence numbers are unique).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Node(u128);
 
@@ -58,6 +54,10 @@ impl Node {
     const fn slot(self) -> u32 {
         self.0 as u32
     }
+    #[inline]
+    fn before(&self, other: &Node) -> bool {
+        self.0 < other.0
+    }
 }
 
 #[derive(Copy, Clone, Debug)]
@@ -66,11 +66,7 @@ struct Slot<F> {
     callback: F,
     /// Period in ns, or `ONE_SHOT`.
     interval: u64,
-    /// The deadline while `PENDING`.
-    deadline: u64,
     generation: u32,
-    /// While `PENDING`: the sequence number of the slot's one live node.
-    seq: u32,
     state: u8,
 }
 
@@ -90,11 +86,12 @@ pub struct Due<F> {
 /// A fixed-capacity timer heap.
 pub struct TimerHeap<F, const T: usize> {
     slots: Vec<Slot<F>, T>,
+    /// Heap index of each slot while it is pending: a dense array of its
+    /// own (4 bytes a slot), because every step of a sift writes one, and
+    /// a small array keeps those writes in few cache lines.
+    pos: Vec<u32, T>,
     free: Vec<u32, T>,
-    /// Live nodes and tombstones.
     heap: Vec<Node, T>,
-    /// Tombstones in `heap`.
-    dead: usize,
     /// The next sequence number.
     seq: u32,
     /// Timers with a sequence number from here on were scheduled after the
@@ -115,7 +112,7 @@ const ARITY: usize = 4;
 impl<F: Copy, const T: usize> TimerHeap<F, T> {
     /// An empty heap.
     pub const fn new() -> Self {
-        TimerHeap { slots: Vec::new(), free: Vec::new(), heap: Vec::new(), dead: 0, seq: 0, limit: 0, churn: 0 }
+        TimerHeap { slots: Vec::new(), pos: Vec::new(), free: Vec::new(), heap: Vec::new(), seq: 0, limit: 0, churn: 0 }
     }
 
     /// Allocated timers (pending, disabled or firing).
@@ -128,23 +125,20 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
         self.len() == 0
     }
 
-    /// Timers waiting for their deadline.
-    #[inline]
+    /// Timers waiting in the heap.
     pub fn pending(&self) -> usize {
-        self.heap.len() - self.dead
+        self.heap.len()
     }
 
     /// Marks the start of a pass: timers scheduled from now on are held
     /// back by [`pop_due`](Self::pop_due) until the next `begin_pass`.
-    #[inline]
     pub fn begin_pass(&mut self) {
         self.limit = self.seq;
     }
 
-    /// The earliest pending deadline (dropping tombstones off the top).
+    /// The earliest pending deadline.
     #[inline]
-    pub fn peek_deadline(&mut self) -> Option<u64> {
-        self.purge_top();
+    pub fn peek_deadline(&self) -> Option<u64> {
         self.heap.first().map(|n| n.deadline())
     }
 
@@ -162,8 +156,10 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
                 slot
             }
             None => {
-                let fresh = Slot { callback, interval, deadline: 0, generation: 1, seq: 0, state: DISABLED };
+                let fresh = Slot { callback, interval, generation: 1, state: DISABLED };
                 self.slots.push(fresh).map_err(|_| Error::Capacity)?;
+                // Cannot fail: `pos` has one entry per slot.
+                let _ = self.pos.push(0);
                 (self.slots.len() - 1) as u32
             }
         };
@@ -190,17 +186,16 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
 
     /// The deadline of a pending timer.
     pub fn deadline(&self, key: Key) -> Option<u64> {
-        self.live(key).filter(|s| s.state == PENDING).map(|s| s.deadline)
+        let s = self.live(key)?;
+        (s.state == PENDING).then(|| self.heap[self.pos[key.slot as usize] as usize].deadline())
     }
 
     /// Frees the timer. Returns whether the key named a live timer; a stale
-    /// key never touches the slot's new occupant. O(1): a pending timer's
-    /// node becomes a tombstone.
-    #[inline]
+    /// key never touches the slot's new occupant.
     pub fn cancel(&mut self, key: Key) -> bool {
         let Some(s) = self.live(key) else { return false };
         if s.state == PENDING {
-            self.dead += 1;
+            self.remove_at(self.pos[key.slot as usize] as usize);
         }
         self.free_slot(key.slot);
         true
@@ -208,12 +203,26 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
 
     /// Moves a live timer to `deadline` (or disables it with `None`),
     /// keeping its key. It sorts after every timer scheduled before.
-    #[inline]
     pub fn schedule(&mut self, key: Key, deadline: Option<u64>) -> bool {
         let Some(s) = self.live(key) else { return false };
-        if s.state == PENDING {
-            // Its node becomes a tombstone (a new one is pushed below).
-            self.dead += 1;
+        let pending = s.state == PENDING;
+        let at = self.pos[key.slot as usize] as usize;
+        if let (true, Some(d)) = (pending, deadline) {
+            // Re-arm in place: one sift instead of a removal and an insertion.
+            let seq = self.next_seq();
+            let old = self.heap[at].deadline();
+            self.heap[at] = Node::new(d, seq, key.slot);
+            // A later deadline (or an equal one, now with a later sequence
+            // number) can only sink; an earlier one can only rise.
+            if d < old {
+                self.sift_up(at)
+            } else {
+                self.sift_down(at)
+            }
+            return true;
+        }
+        if pending {
+            self.remove_at(at);
         }
         self.slots[key.slot as usize].state = DISABLED;
         if let Some(d) = deadline {
@@ -255,12 +264,11 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
     /// `Disabled` for the caller to reschedule.
     #[inline]
     pub fn pop_due(&mut self, now: u64) -> Option<Due<F>> {
-        self.purge_top();
         let top = *self.heap.first()?;
         if top.deadline() > now || top.seq() >= self.limit {
             return None;
         }
-        self.pop_top();
+        self.remove_at(0);
         let s = &mut self.slots[top.slot() as usize];
         let one_shot = s.interval == ONE_SHOT;
         s.state = if one_shot { FIRING } else { DISABLED };
@@ -290,26 +298,6 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
     fn live_mut(&mut self, key: Key) -> Option<&mut Slot<F>> {
         let s = self.slots.get_mut(key.slot as usize)?;
         (s.generation == key.generation && s.state != FREE).then_some(s)
-    }
-
-    /// Whether `node` is its slot's live node (not a tombstone).
-    #[inline]
-    fn is_live(&self, node: Node) -> bool {
-        self.slots.get(node.slot() as usize).is_some_and(|s| s.state == PENDING && s.seq == node.seq())
-    }
-
-    /// Drops tombstones off the top.
-    #[inline]
-    fn purge_top(&mut self) {
-        while self.dead > 0 {
-            match self.heap.first() {
-                Some(&top) if !self.is_live(top) => {
-                    self.pop_top();
-                    self.dead -= 1;
-                }
-                _ => return,
-            }
-        }
     }
 
     /// Frees a slot that is out of the heap. When the table becomes empty
@@ -344,97 +332,86 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
         seq
     }
 
-    /// Gives the live nodes the sequence numbers `0..n` in their order,
+    /// Gives the pending timers the sequence numbers `0..n` in their order,
     /// keeping which of them were scheduled before the current pass.
     #[cold]
     fn renumber(&mut self) {
-        self.compact();
         let nodes = self.heap.as_mut_slice();
         nodes.sort_unstable_by_key(|n| n.seq());
         let limit = nodes.partition_point(|n| n.seq() < self.limit);
         for (i, n) in nodes.iter_mut().enumerate() {
             *n = Node::new(n.deadline(), i as u32, n.slot());
-            if let Some(s) = self.slots.get_mut(n.slot() as usize) {
-                s.seq = i as u32;
-            }
         }
         self.seq = nodes.len() as u32;
         self.limit = limit as u32;
-        self.heapify();
-    }
-
-    /// Drops every tombstone and restores heap order: O(n).
-    #[cold]
-    fn compact(&mut self) {
-        let mut kept = 0;
-        for i in 0..self.heap.len() {
-            let node = self.heap[i];
-            if self.is_live(node) {
-                self.heap[kept] = node;
-                kept += 1;
-            }
-        }
-        self.heap.truncate(kept);
-        self.dead = 0;
-        self.heapify();
-    }
-
-    fn heapify(&mut self) {
+        // Sorted by sequence is not heap order by deadline: rebuild it.
         let len = self.heap.len();
         for at in (0..len.div_ceil(ARITY)).rev() {
             self.sift_down(at);
         }
+        for at in 0..len {
+            self.place(at);
+        }
     }
 
     fn push(&mut self, slot: u32, deadline: u64) {
-        // Tombstones outnumbering live nodes, or no room left: drop them
-        // all (amortised over the cancels and re-arms that made them).
-        if self.dead > 0 && (self.heap.len() == T || self.dead > self.heap.len() - self.dead + 64) {
-            self.compact();
-        }
-        let seq = self.next_seq();
+        let node = Node::new(deadline, self.next_seq(), slot);
         let at = self.heap.len();
-        // Cannot fail: at most T slots exist and each has one live node;
-        // the slot pushed has none, so a compacted heap has room.
-        if self.heap.push(Node::new(deadline, seq, slot)).is_err() {
+        // Cannot fail: at most T slots exist and each is in the heap once.
+        if self.heap.push(node).is_err() {
             return;
         }
-        let s = &mut self.slots[slot as usize];
-        s.state = PENDING;
-        s.seq = seq;
-        s.deadline = deadline;
+        self.slots[slot as usize].state = PENDING;
         self.sift_up(at);
     }
 
-    /// Removes the top node (live or not).
-    #[inline]
-    fn pop_top(&mut self) {
-        let Some(last) = self.heap.pop() else { return };
-        if !self.heap.is_empty() {
-            self.heap[0] = last;
-            self.sift_down(0);
+    fn remove_at(&mut self, at: usize) {
+        let last = self.heap.len() - 1;
+        self.heap.swap(at, last);
+        self.heap.pop();
+        if at < last {
+            // The node moved in from the end sorts anywhere relative to the
+            // one removed: up if it beats its new parent, else down.
+            if at > 0 && self.heap[at].before(&self.heap[(at - 1) / ARITY]) {
+                self.sift_up(at);
+            } else {
+                self.sift_down(at);
+            }
         }
     }
 
+    #[inline]
+    fn place(&mut self, at: usize) {
+        let slot = self.heap[at].slot() as usize;
+        self.pos[slot] = at as u32;
+    }
+
     fn sift_up(&mut self, at: usize) {
-        let heap = self.heap.as_mut_slice();
+        let (heap, pos) = (self.heap.as_mut_slice(), self.pos.as_mut_slice());
         let Some(&node) = heap.get(at) else { return };
         let mut at = at;
         while at > 0 {
             let parent = (at - 1) / ARITY;
             let up = heap[parent];
-            if node >= up {
+            if !node.before(&up) {
                 break;
             }
             heap[at] = up;
+            if let Some(p) = pos.get_mut(up.slot() as usize) {
+                *p = at as u32;
+            }
             at = parent;
         }
         heap[at] = node;
+        if let Some(p) = pos.get_mut(node.slot() as usize) {
+            *p = at as u32;
+        }
     }
 
-    /// Moves the node at `at` down to where it belongs.
+    /// Moves the node at `at` down to where it belongs. Works on the two
+    /// arrays as slices, so their lengths stay in registers across levels.
     fn sift_down(&mut self, at: usize) {
-        let heap = self.heap.as_mut_slice();
+        let (heap, pos) = (self.heap.as_mut_slice(), self.pos.as_mut_slice());
         let Some(&node) = heap.get(at) else { return };
         let len = heap.len();
         let mut at = at;
@@ -443,13 +420,13 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
             let best = if first + ARITY <= len {
                 // All four children: the smaller of each pair, then of those.
                 let k = &heap[first..first + ARITY];
-                let a = usize::from(k[1] < k[0]);
-                let b = 2 + usize::from(k[3] < k[2]);
-                first + if k[b] < k[a] { b } else { a }
+                let a = usize::from(k[1].before(&k[0]));
+                let b = 2 + usize::from(k[3].before(&k[2]));
+                first + if k[b].before(&k[a]) { b } else { a }
             } else if first < len {
                 let mut best = first;
                 for child in first + 1..len {
-                    if heap[child] < heap[best] {
+                    if heap[child].before(&heap[best]) {
                         best = child;
                     }
                 }
@@ -458,13 +435,19 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
                 break;
             };
             let down = heap[best];
-            if down >= node {
+            if !down.before(&node) {
                 break;
             }
             heap[at] = down;
+            if let Some(p) = pos.get_mut(down.slot() as usize) {
+                *p = at as u32;
+            }
             at = best;
         }
         heap[at] = node;
+        if let Some(p) = pos.get_mut(node.slot() as usize) {
+            *p = at as u32;
+        }
     }
 }
 
@@ -474,34 +457,6 @@ mod tests {
     use std::vec::Vec as StdVec;
 
     fn drain(h: &mut TimerHeap<u32, 64>, now: u64) -> StdVec<u32> {
-        h.begin_pass();
-        let mut out = StdVec::new();
-        while let Some(d) = h.pop_due(now) {
-            out.push(d.callback);
-            h.finish(d.key);
-        }
-        out
-    }
-
-    #[test]
-    fn tombstones_do_not_count_and_a_full_heap_compacts() {
-        let mut h: TimerHeap<u32, 4> = TimerHeap::new();
-        let keys: StdVec<Key> = (0..4u32).map(|i| h.insert(Some(100 + u64::from(i)), None, i).unwrap()).collect();
-        // Re-arming every timer makes 4 tombstones in a full heap: each
-        // re-arm needs room, which compaction gives.
-        for (i, k) in keys.iter().enumerate() {
-            assert!(h.schedule(*k, Some(10 + i as u64)));
-        }
-        assert_eq!(h.pending(), 4);
-        assert!(h.cancel(keys[1]));
-        assert_eq!(h.pending(), 3);
-        assert_eq!(h.peek_deadline(), Some(10));
-        assert_eq!(drain_small(&mut h, 1000), [0, 2, 3]);
-        assert_eq!(h.pending(), 0);
-        assert_eq!(h.peek_deadline(), None);
-    }
-
-    fn drain_small(h: &mut TimerHeap<u32, 4>, now: u64) -> StdVec<u32> {
         h.begin_pass();
         let mut out = StdVec::new();
         while let Some(d) = h.pop_due(now) {
