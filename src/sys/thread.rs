@@ -69,6 +69,7 @@ impl Stack {
     }
 
     /// The lowest usable address (just above the guard).
+    #[cfg(test)]
     pub(crate) fn bottom(&self) -> usize {
         self.base.as_ptr() as usize + GUARD
     }
