@@ -79,6 +79,8 @@
 //! only unmaps memory and closes fds, without waiting or cancelling.
 
 mod attach;
+#[allow(unsafe_code)]
+mod buffer;
 mod config;
 mod event;
 mod open;
@@ -92,6 +94,7 @@ mod uring;
 mod workers;
 
 pub use attach::Standalone;
+pub use buffer::StaticBuffer;
 pub use config::{Config, Engine, MAX_WORKERS};
 pub use event::{FileEvent, Refused};
 pub use open::OpenOptions;

@@ -82,36 +82,41 @@ impl<L: LoopTypes, const N: usize, const P: usize> Files<L, N, P> {
         self.fd_op(Op::Close, Args::on(Op::Close, fd), data, callback)
     }
 
-    /// Reads up to `buf.len()` bytes of `fd` at `offset` (pread; or at the
-    /// current position with [`CURRENT_POSITION`](Self::CURRENT_POSITION)).
-    /// The buffer comes back in the event; [`bytes`](super::FileEvent::bytes)
-    /// is the count (0 at end of file). At an offset, a short count means
-    /// end of file, as with pread on a regular file; a pipe, socket or
-    /// terminal has no offsets, and is read at its current position (what
-    /// io_uring does; pread itself would fail with `ESPIPE`).
+    /// Reads up to `len` bytes of `fd` into `buf[..len]`, at `offset`
+    /// (pread; or at the current position with
+    /// [`CURRENT_POSITION`](Self::CURRENT_POSITION)). The whole buffer comes
+    /// back in the event; [`bytes`](super::FileEvent::bytes) is the count (0
+    /// at end of file). At an offset, a short count means end of file, as
+    /// with pread on a regular file; a pipe, socket or terminal has no
+    /// offsets, and is read at its current position (what io_uring does;
+    /// pread itself would fail with `ESPIPE`). `EINVAL` if `len` exceeds the
+    /// buffer.
     pub fn read(
         &mut self,
         fd: RawFd,
         offset: u64,
         buf: &'static mut [u8],
+        len: usize,
         data: u64,
         callback: FileFn<L>,
     ) -> Result<RequestId, Refused> {
-        self.io(Op::Read, fd, offset, Buffer::Mut(buf), data, callback)
+        self.io(Op::Read, fd, offset, Buffer::Mut(buf, len), data, callback)
     }
 
-    /// Writes `buf` to `fd` at `offset` (pwrite; or at the current position
-    /// with [`CURRENT_POSITION`](Self::CURRENT_POSITION), as with `O_APPEND`
-    /// files and pipes). The buffer comes back in the event.
+    /// Writes `buf[..len]` to `fd` at `offset` (pwrite; or at the current
+    /// position with [`CURRENT_POSITION`](Self::CURRENT_POSITION), as for
+    /// `O_APPEND` files and pipes). The whole buffer comes back in the event.
+    /// `EINVAL` if `len` exceeds the buffer.
     pub fn write(
         &mut self,
         fd: RawFd,
         offset: u64,
         buf: &'static mut [u8],
+        len: usize,
         data: u64,
         callback: FileFn<L>,
-    ) -> Result<RequestId, Error> {
-        self.io(Op::Write, fd, offset, Buffer::Mut(buf), data, callback).map_err(Error::from)
+    ) -> Result<RequestId, Refused> {
+        self.io(Op::Write, fd, offset, Buffer::Mut(buf, len), data, callback)
     }
 
     /// [`write`](Self::write) of bytes that live for the whole program
@@ -139,10 +144,15 @@ impl<L: LoopTypes, const N: usize, const P: usize> Files<L, N, P> {
         let refused = |error, buffer: Buffer| Refused {
             error,
             buffer: match buffer {
-                Buffer::Mut(b) => b,
+                Buffer::Mut(b, _) => b,
                 _ => &mut [],
             },
         };
+        if let Buffer::Mut(b, len) = &buffer
+            && *len > b.len()
+        {
+            return Err(refused(Error::Os(Errno::EINVAL), buffer));
+        }
         if fd < 0 {
             return Err(refused(Error::Os(Errno::EBADF), buffer));
         }

@@ -162,8 +162,9 @@ enum Held {
 pub(crate) enum Buffer {
     /// No buffer.
     None,
-    /// A read's or write's buffer, handed back in the event.
-    Mut(&'static mut [u8]),
+    /// A read's or write's buffer and how much of it to use (at most its
+    /// length), handed back whole in the event.
+    Mut(&'static mut [u8], usize),
     /// A write's static bytes (not handed back).
     Static(&'static [u8]),
 }
@@ -269,9 +270,9 @@ impl<F: Copy, const P: usize> Table<F, P> {
         self.free = m.next;
         let held = match buffer {
             Buffer::None => Held::None,
-            Buffer::Mut(b) => {
+            Buffer::Mut(b, len) => {
                 args.buf = b.as_mut_ptr();
-                args.len = b.len();
+                args.len = len.min(b.len());
                 Held::Mut(b.as_mut_ptr(), b.len())
             }
             Buffer::Static(b) => {
@@ -606,7 +607,7 @@ mod tests {
         let mut t = T::new(1).unwrap();
         // SAFETY: the only reference ever made to BUF.
         let buf: &'static mut [u8] = unsafe { &mut *core::ptr::addr_of_mut!(BUF) };
-        let i = t.alloc(Op::Read, Args::on(Op::Read, 0), &[], 0, noop, Buffer::Mut(buf)).ok().unwrap();
+        let i = t.alloc(Op::Read, Args::on(Op::Read, 0), &[], 0, noop, Buffer::Mut(buf, 8)).ok().unwrap();
         t.with_pending_io(i, |_, b| b.unwrap().copy_from_slice(b"abcdefgh")).unwrap();
         t.set_done(i, 3);
         t.with_pending_io(i, |a, b| assert_eq!((a.done, b.unwrap().len()), (3, 5))).unwrap();

@@ -88,11 +88,17 @@ impl<const N: usize, const P: usize> Pool<N, P> {
         let mut finished = false;
         let mut to_queue = List::new();
         while let Some(i) = table.pop(pending) {
-            if self.inline && inline_attempt(table, i) {
-                table.push(done, i);
-                finished = true;
-            } else {
-                table.push(&mut to_queue, i);
+            match self.inline.then(|| inline_attempt(table, i)) {
+                Some(Inline::Finished) => {
+                    table.push(done, i);
+                    finished = true;
+                }
+                Some(Inline::Unsupported) => {
+                    // No preadv2 here (qemu-user 7.2, Linux before 4.6).
+                    self.inline = false;
+                    table.push(&mut to_queue, i);
+                }
+                _ => table.push(&mut to_queue, i),
             }
         }
         let mut queued = 0u32;
@@ -283,13 +289,23 @@ impl<const N: usize, const P: usize> Pool<N, P> {
     }
 }
 
+/// What an attempt on the loop's thread did.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Inline {
+    /// The request finished (its result is recorded).
+    Finished,
+    /// A worker must take it (nothing, or part of it, was moved: `done`
+    /// records the part).
+    ToWorker,
+    /// The kernel has no `preadv2`/`pwritev2`: do not try again.
+    Unsupported,
+}
+
 /// Tries pending read or write `i` without blocking (`RWF_NOWAIT`), on the
-/// loop's thread. `true` when it finished here (result recorded); `false`
-/// when a worker must take it (nothing, or part of it, was moved: `done`
-/// records the part).
-fn inline_attempt<F: Copy, const P: usize>(table: &mut Table<F, P>, i: u32) -> bool {
+/// loop's thread.
+fn inline_attempt<F: Copy, const P: usize>(table: &mut Table<F, P>, i: u32) -> Inline {
     if !matches!(table.op(i), Op::Read | Op::Write) || table.state(i) != State::Pending {
-        return false;
+        return Inline::ToWorker;
     }
     let outcome = table.with_pending_io(i, |a, buf| {
         let want = a.len - a.done;
@@ -300,18 +316,19 @@ fn inline_attempt<F: Copy, const P: usize>(table: &mut Table<F, P>, i: u32) -> b
         };
         (r, want, a.done, a.offset == CURRENT_POSITION, a.op == Op::Read as u8)
     });
-    let Some((r, want, done, stream, is_read)) = outcome else { return false };
+    let Some((r, want, done, stream, is_read)) = outcome else { return Inline::ToWorker };
     match r {
         // All of it; end of file; or what a pipe or socket had.
         Ok(n) if n == want || (is_read && (n == 0 || stream)) => {
             table.finish(i, (done + n) as i64);
-            true
+            Inline::Finished
         }
         Ok(n) => {
             table.set_done(i, done + n);
-            false
+            Inline::ToWorker
         }
+        Err(Errno::ENOSYS) => Inline::Unsupported,
         // Would block, cannot tell, or an error a worker will report.
-        Err(_) => false,
+        Err(_) => Inline::ToWorker,
     }
 }

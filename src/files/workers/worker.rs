@@ -165,28 +165,29 @@ fn transfer<const P: usize>(a: &Args, mut t: Transfer<'_>, w: &Work<P>, cancel_f
             Err(e) => return Err(e),
         }
     }
-    let call = |t: &mut Transfer<'_>, flags| match t {
-        Transfer::Read(b) => fileops::preadv2(a.fd, b, CURRENT_POSITION, flags),
-        Transfer::Write(b) => fileops::pwritev2(a.fd, b, CURRENT_POSITION, flags),
+    let nowait = |t: &mut Transfer<'_>| match t {
+        Transfer::Read(b) => fileops::preadv2(a.fd, b, CURRENT_POSITION, RWF_NOWAIT),
+        Transfer::Write(b) => fileops::pwritev2(a.fd, b, CURRENT_POSITION, RWF_NOWAIT),
+    };
+    let plain = |t: &mut Transfer<'_>| match t {
+        Transfer::Read(b) => crate::sys::read(a.fd, b),
+        Transfer::Write(b) => crate::sys::write(a.fd, b),
     };
     let events = if matches!(t, Transfer::Read(_)) { POLLIN } else { POLLOUT };
+    // Without preadv2 (before Linux 4.6, qemu-user 7.2), no attempt first.
+    let mut try_nowait = true;
     loop {
         if w.cancel_requested() {
             return Err(Errno::ECANCELED);
         }
-        match call(&mut t, RWF_NOWAIT) {
-            Ok(n) => return Ok(done.saturating_add(n as u64)),
-            // Would block, or the file cannot say (a terminal): wait.
-            Err(Errno::EAGAIN | Errno::EOPNOTSUPP) => {}
-            // No preadv2 (before Linux 4.6): a plain blocking call.
-            Err(Errno::ENOSYS) => {
-                let n = match t {
-                    Transfer::Read(ref mut b) => crate::sys::read(a.fd, b)?,
-                    Transfer::Write(b) => crate::sys::write(a.fd, b)?,
-                };
-                return Ok(done.saturating_add(n as u64));
+        if try_nowait {
+            match nowait(&mut t) {
+                Ok(n) => return Ok(done.saturating_add(n as u64)),
+                // Would block, or the file cannot say (a terminal): wait.
+                Err(Errno::EAGAIN | Errno::EOPNOTSUPP) => {}
+                Err(Errno::ENOSYS) => try_nowait = false,
+                Err(e) => return Err(e),
             }
-            Err(e) => return Err(e),
         }
         let mut fds = [PollFd { fd: a.fd, events, revents: 0 }, PollFd { fd: cancel_fd, events: POLLIN, revents: 0 }];
         match ppoll(&mut fds) {
@@ -199,9 +200,10 @@ fn transfer<const P: usize>(a: &Args, mut t: Transfer<'_>, w: &Work<P>, cancel_f
             continue;
         }
         if file.revents != 0 {
-            match call(&mut t, 0) {
+            match plain(&mut t) {
                 Ok(n) => return Ok(done.saturating_add(n as u64)),
-                Err(Errno::EINTR) => {}
+                // Taken by another reader first, or a non-blocking fd: wait again.
+                Err(Errno::EAGAIN) => {}
                 Err(e) => return Err(e),
             }
         }
