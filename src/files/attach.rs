@@ -5,9 +5,10 @@
 use super::Files;
 use crate::backend::Backend;
 use crate::error::Error;
-use crate::event_loop::{Loop, LoopTypes, PhaseEvent, WatchEvent, WatchOptions};
+use crate::event_loop::{Loop, LoopTypes, PhaseEvent, TimerEvent, WatchEvent, WatchOptions};
 use crate::interest::{Interest, Trigger};
 use core::marker::PhantomData;
+use core::time::Duration;
 
 /// A stand-in loop type for a [`Files`] value driven without this crate's
 /// loop (through [`Files::poll_fd`] and [`Files::poll`]): its callbacks get
@@ -88,6 +89,11 @@ where
         let Some((watch, prepare)) = self.attached.take() else { return false };
         lp.remove(watch);
         lp.remove(prepare);
+        if let Some(due) = self.due.take() {
+            lp.remove(due);
+            // What it would have delivered: the eventfd tells whoever polls now.
+            self.ring_self();
+        }
         self.set_auto_submit(true);
         true
     }
@@ -110,13 +116,36 @@ fn on_ready<C, const W: usize, const T: usize, B: Backend, const N: usize, const
     Files::dispatch(lp, ctx, false);
 }
 
-/// The prepare callback: the pass's requests go to the engine.
+/// The prepare callback: the pass's requests go to the engine. Requests
+/// that finished right here are delivered by a zero-delay timer in this
+/// very pass (the loop then does not block in its wait).
 fn on_prepare<C, const W: usize, const T: usize, B: Backend, const N: usize, const P: usize>(
-    _lp: &mut Loop<C, W, T, B>,
+    lp: &mut Loop<C, W, T, B>,
     ctx: &mut C,
     _ev: PhaseEvent,
 ) where
     C: AsMut<Files<Loop<C, W, T, B>, N, P>>,
 {
-    let _ = ctx.as_mut().submit();
+    let files = ctx.as_mut();
+    if let Ok((_, true)) = files.submit_batch()
+        && files.due.is_none()
+    {
+        match lp.after(Duration::ZERO, 0, on_due::<C, W, T, B, N, P>) {
+            Ok(id) => ctx.as_mut().due = Some(id),
+            // No room for a timer: the eventfd does it, one write.
+            Err(_) => ctx.as_mut().ring_self(),
+        }
+    }
+}
+
+/// The zero-delay timer: delivers what finished during the prepare callback.
+fn on_due<C, const W: usize, const T: usize, B: Backend, const N: usize, const P: usize>(
+    lp: &mut Loop<C, W, T, B>,
+    ctx: &mut C,
+    _ev: TimerEvent,
+) where
+    C: AsMut<Files<Loop<C, W, T, B>, N, P>>,
+{
+    ctx.as_mut().due = None;
+    Files::dispatch(lp, ctx, false);
 }

@@ -102,7 +102,7 @@ pub use request::{Op, RequestId};
 pub use stat::{FileType, Stat, Timestamp};
 
 use crate::error::Error;
-use crate::event_loop::{LoopTypes, PrepareId, WatchId};
+use crate::event_loop::{LoopTypes, PrepareId, TimerId, WatchId};
 use crate::sys::{Errno, OwnedFd, RawFd, eventfd};
 use shared::{List, State, Table};
 use uring::Uring;
@@ -130,6 +130,10 @@ pub struct Files<L: LoopTypes, const N: usize, const P: usize = 1024> {
     done: List,
     fallback: Option<(Engine, Errno)>,
     attached: Option<(WatchId, PrepareId)>,
+    /// The zero-delay timer that delivers requests finished during the
+    /// prepare callback (attached only; a timer costs no system call, where
+    /// ringing the eventfd would).
+    due: Option<TimerId>,
     auto_submit: bool,
     pid: i32,
 }
@@ -171,6 +175,7 @@ impl<L: LoopTypes, const N: usize, const P: usize> Files<L, N, P> {
             done: List::new(),
             fallback,
             attached: None,
+            due: None,
             auto_submit: true,
             pid: crate::sys::getpid(),
         })
@@ -232,9 +237,20 @@ impl<L: LoopTypes, const N: usize, const P: usize> Files<L, N, P> {
     /// thread start as needed for the workers. Returns how many. Nothing
     /// queued: no system call.
     pub fn submit(&mut self) -> Result<usize, Error> {
+        let (n, finished_here) = self.submit_batch()?;
+        if finished_here {
+            self.ring_self();
+        }
+        Ok(n)
+    }
+
+    /// [`submit`](Self::submit), telling whether requests finished right
+    /// here (the workers' attempts without blocking) and wait in the done
+    /// list for delivery: the caller makes sure they are delivered.
+    fn submit_batch(&mut self) -> Result<(usize, bool), Error> {
         let cancels = matches!(&self.runner, Runner::Uring(u) if u.has_unsubmitted());
         if self.pending.is_empty() && !cancels {
-            return Ok(0);
+            return Ok((0, false));
         }
         let n = self.pending.len();
         match &mut self.runner {
@@ -244,14 +260,10 @@ impl<L: LoopTypes, const N: usize, const P: usize> Files<L, N, P> {
                     self.ring_self();
                     return Err(e.into());
                 }
+                Ok((n, false))
             }
-            Runner::Workers(p) => {
-                if p.submit(&mut self.table, &mut self.pending, &mut self.done) {
-                    self.ring_self();
-                }
-            }
+            Runner::Workers(p) => Ok((n, p.submit(&mut self.table, &mut self.pending, &mut self.done))),
         }
-        Ok(n)
     }
 
     /// Cancels a request. `true` when it had not completed yet: its
