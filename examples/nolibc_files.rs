@@ -355,21 +355,23 @@ fn self_test_step(tool: &mut Tool) {
     tool.step += 1;
     let made = match tool.step {
         1 => tool.files.mkdir(&dir, 0o700, 0, self_test_done),
-        2 => tool.files.open(&a, &OpenOptions::new().write(true).create_new(true), 0, |lp, tool, mut ev| match ev.take_fd() {
-            Ok(fd) => {
-                let raw = fd.as_raw_fd();
-                tool.src = Some(fd);
-                let wrote = tool.files.write_static(raw, 0, SAMPLE, 0, |lp, tool, ev| {
-                    if ev.bytes() != Ok(SAMPLE.len()) {
-                        return fail(lp, tool, "write", ev.errno().unwrap_or(Errno::EIO));
+        2 => tool.files.open(&a, &OpenOptions::new().write(true).create_new(true), 0, |lp, tool, mut ev| {
+            match ev.take_fd() {
+                Ok(fd) => {
+                    let raw = fd.as_raw_fd();
+                    tool.src = Some(fd);
+                    let wrote = tool.files.write_static(raw, 0, SAMPLE, 0, |lp, tool, ev| {
+                        if ev.bytes() != Ok(SAMPLE.len()) {
+                            return fail(lp, tool, "write", ev.errno().unwrap_or(Errno::EIO));
+                        }
+                        close_all(lp, tool);
+                    });
+                    if let Err(e) = wrote {
+                        fail(lp, tool, "write", os(e));
                     }
-                    close_all(lp, tool);
-                });
-                if let Err(e) = wrote {
-                    fail(lp, tool, "write", os(e));
                 }
+                Err(e) => fail(lp, tool, "open", e),
             }
-            Err(e) => fail(lp, tool, "open", e),
         }),
         3 => {
             // cp a b, then back to step 4 from on_closed.
@@ -396,25 +398,27 @@ fn self_test_step(tool: &mut Tool) {
             Ok(_) => fail(lp, tool, "stat: the copy's size", Errno::EIO),
             Err(e) => fail(lp, tool, "stat", e),
         }),
-        12 => tool.files.open(&b, &OpenOptions::read_only(), 0, |lp, tool, mut ev| match (ev.take_fd(), tool.buf.take()) {
-            (Ok(fd), Some(buf)) => {
-                let raw = fd.as_raw_fd();
-                tool.src = Some(fd);
-                let r = tool.files.read(raw, 0, buf, CHUNK, 0, |lp, tool, mut ev| {
-                    let same = ev.filled() == SAMPLE;
-                    tool.buf = ev.take_buffer();
-                    if !same {
-                        return fail(lp, tool, "read: the copy differs", Errno::EIO);
+        12 => tool.files.open(&b, &OpenOptions::read_only(), 0, |lp, tool, mut ev| {
+            match (ev.take_fd(), tool.buf.take()) {
+                (Ok(fd), Some(buf)) => {
+                    let raw = fd.as_raw_fd();
+                    tool.src = Some(fd);
+                    let r = tool.files.read(raw, 0, buf, CHUNK, 0, |lp, tool, mut ev| {
+                        let same = ev.filled() == SAMPLE;
+                        tool.buf = ev.take_buffer();
+                        if !same {
+                            return fail(lp, tool, "read: the copy differs", Errno::EIO);
+                        }
+                        close_all(lp, tool);
+                    });
+                    if let Err(refused) = r {
+                        tool.buf = Some(refused.buffer);
+                        fail(lp, tool, "read", os(refused.error));
                     }
-                    close_all(lp, tool);
-                });
-                if let Err(refused) = r {
-                    tool.buf = Some(refused.buffer);
-                    fail(lp, tool, "read", os(refused.error));
                 }
+                (Err(e), _) => fail(lp, tool, "open", e),
+                (_, None) => fail(lp, tool, "read", Errno::ENOMEM),
             }
-            (Err(e), _) => fail(lp, tool, "open", e),
-            (_, None) => fail(lp, tool, "read", Errno::ENOMEM),
         }),
         13 => tool.files.unlink(&a, 0, self_test_done),
         14 => tool.files.unlink(&b, 0, self_test_done),

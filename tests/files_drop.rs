@@ -104,7 +104,8 @@ fn main() {
     let uring = match Files::<Lp, 1>::new(Engine::IoUring) {
         Ok(_) => true,
         Err(Error::Os(e @ (Errno::ENOSYS | Errno::EPERM | Errno::EOPNOTSUPP))) => {
-            let required = std::env::var("LINUX_EVENT_REQUIRE").is_ok_and(|l| l.split(',').any(|w| w == "all" || w == "io_uring"));
+            let required =
+                std::env::var("LINUX_EVENT_REQUIRE").is_ok_and(|l| l.split(',').any(|w| w == "all" || w == "io_uring"));
             assert!(!required, "io_uring required but refused: {e}");
             println!("NOTE: [io_uring] not offered here: {e}; not run");
             false
@@ -113,8 +114,10 @@ fn main() {
     };
     // Closing a ring interrupts this thread's next blocking wait (see
     // tests/common); nothing here blocks in one.
-    let mut cases: Vec<(&str, Engine, bool)> =
-        vec![("workers: drop the value", Engine::Workers, false), ("workers: drop the loop, then the value", Engine::Workers, true)];
+    let mut cases: Vec<(&str, Engine, bool)> = vec![
+        ("workers: drop the value", Engine::Workers, false),
+        ("workers: drop the loop, then the value", Engine::Workers, true),
+    ];
     if uring {
         cases.push(("io_uring: drop the value", Engine::IoUring, false));
         cases.push(("io_uring: drop the loop, then the value", Engine::IoUring, true));

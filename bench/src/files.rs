@@ -11,8 +11,8 @@
 //!
 //! `cargo run --release -p linux-event-bench -- --only files [--quick]`
 
-use linux_event::files::{Config, Engine, FileEvent, Files, OpenOptions};
 use linux_event::Loop;
+use linux_event::files::{Config, Engine, FileEvent, Files, OpenOptions};
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
@@ -380,7 +380,8 @@ pub fn run(quick: bool) {
     // io_uring may be refused (seccomp, qemu-user): then its column is n/a.
     let uring = Fs::new(Engine::IoUring).map(drop).map_err(|e| e.to_string());
     let works = [Work::Pread(1), Work::Pread(DEPTH), Work::Stat, Work::OpenReadClose];
-    let mut table: Vec<(Work, Vec<(Imp, Option<f64>)>)> = Vec::new();
+    type Row = Vec<(Imp, Option<f64>)>;
+    let mut table: Vec<(Work, Row)> = Vec::new();
     let started = Instant::now();
     for work in works {
         let mut samples: Vec<(Imp, Vec<f64>)> = IMPS.iter().map(|&i| (i, Vec::new())).collect();
@@ -400,7 +401,8 @@ pub fn run(quick: bool) {
                 }
             }
         }
-        table.push((work, samples.into_iter().map(|(i, mut v)| (i, (!v.is_empty()).then(|| median(&mut v)))).collect()));
+        table
+            .push((work, samples.into_iter().map(|(i, mut v)| (i, (!v.is_empty()).then(|| median(&mut v)))).collect()));
     }
     println!("\n## File operations (issue 13): ops/s, medians of {reps} interleaved runs, one loop thread");
     if let Err(e) = &uring {
@@ -425,7 +427,8 @@ pub fn run(quick: bool) {
                 None => print!(" n/a |"),
             }
         }
-        let (b, u, w, t) = (get(row, Imp::Blocking), get(row, Imp::IoUring), get(row, Imp::Workers), get(row, Imp::Tokio));
+        let (b, u, w, t) =
+            (get(row, Imp::Blocking), get(row, Imp::IoUring), get(row, Imp::Workers), get(row, Imp::Tokio));
         println!(" {} | {} | {} | {} |", ratio(u, t), ratio(w, t), ratio(u, b), ratio(w, b));
     }
     if let Some((_, row)) = table.iter().find(|(w, _)| *w == Work::Pread(1)) {

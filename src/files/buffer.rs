@@ -30,6 +30,7 @@ impl<const N: usize> StaticBuffer<N> {
     }
 
     /// The bytes, the first time; `None` afterwards.
+    #[allow(clippy::mut_from_ref)] // the flag makes the reference unique
     pub fn take(&'static self) -> Option<&'static mut [u8]> {
         if self.taken.swap(true, Ordering::AcqRel) {
             return None;

@@ -111,7 +111,9 @@ use workers::{Cancelled, Pool};
 /// A file-operation callback: once per request, with its outcome.
 pub type FileFn<L> = fn(&mut L, &mut <L as LoopTypes>::Context, FileEvent);
 
-/// The engine a value runs on.
+/// The engine a value runs on. (The pool's records of its 64 possible
+/// threads make it the larger; a value of each kind is made once.)
+#[allow(clippy::large_enum_variant)]
 enum Runner<const N: usize, const P: usize> {
     Uring(Uring),
     Workers(Pool<N, P>),

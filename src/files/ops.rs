@@ -59,7 +59,13 @@ impl<L: LoopTypes, const N: usize, const P: usize> Files<L, N, P> {
     /// # lp.run(&mut app)?;
     /// # Ok::<(), linux_event::Error>(())
     /// ```
-    pub fn open(&mut self, path: &[u8], options: &OpenOptions, data: u64, callback: FileFn<L>) -> Result<RequestId, Error> {
+    pub fn open(
+        &mut self,
+        path: &[u8],
+        options: &OpenOptions,
+        data: u64,
+        callback: FileFn<L>,
+    ) -> Result<RequestId, Error> {
         self.open_at(AT_FDCWD, path, options, data, callback)
     }
 

@@ -229,8 +229,17 @@ unsafe impl<F: Copy + Send, const P: usize> Send for Table<F, P> {}
 impl<F: Copy, const P: usize> Table<F, P> {
     /// `n` free slots.
     pub(crate) fn new(n: usize) -> Result<Self, Errno> {
-        let empty =
-            Meta { generation: 1, state: State::Free, next: NIL, op: Op::Close, cancel: false, data: 0, callback: None, held: Held::None, result: 0 };
+        let empty = Meta {
+            generation: 1,
+            state: State::Free,
+            next: NIL,
+            op: Op::Close,
+            cancel: false,
+            data: 0,
+            callback: None,
+            held: Held::None,
+            result: 0,
+        };
         let mut meta = Anon::new(n, empty)?;
         for (i, m) in meta.iter_mut().enumerate() {
             m.next = if i + 1 < n { (i + 1) as u32 } else { NIL };
@@ -281,7 +290,17 @@ impl<F: Copy, const P: usize> Table<F, P> {
                 Held::Static
             }
         };
-        *m = Meta { state: State::Pending, next: NIL, op, cancel: false, data, callback: Some(callback), held, result: 0, ..*m };
+        *m = Meta {
+            state: State::Pending,
+            next: NIL,
+            op,
+            cancel: false,
+            data,
+            callback: Some(callback),
+            held,
+            result: 0,
+            ..*m
+        };
         self.used += 1;
         if let Some(w) = self.work.get(i as usize) {
             // SAFETY: the slot was free: the loop thread owns it, and no
@@ -361,7 +380,11 @@ impl<F: Copy, const P: usize> Table<F, P> {
 
     /// Runs `f` on a pending read's remaining buffer (`Ok`) or a pending
     /// write's remaining bytes (`Err`), for an attempt on the loop thread.
-    pub(crate) fn with_pending_io<R>(&mut self, i: u32, f: impl FnOnce(&Args, Result<&mut [u8], &[u8]>) -> R) -> Option<R> {
+    pub(crate) fn with_pending_io<R>(
+        &mut self,
+        i: u32,
+        f: impl FnOnce(&Args, Result<&mut [u8], &[u8]>) -> R,
+    ) -> Option<R> {
         let m = self.meta.get(i as usize)?;
         if m.state != State::Pending {
             return None;
@@ -587,7 +610,8 @@ mod tests {
     #[test]
     fn lists_keep_fifo_order_and_unlink_anywhere() {
         let mut t = T::new(4).unwrap();
-        let ids: Vec<u32> = (0..4).map(|_| t.alloc(Op::Close, Args::NONE, &[], 0, noop, Buffer::None).ok().unwrap()).collect();
+        let ids: Vec<u32> =
+            (0..4).map(|_| t.alloc(Op::Close, Args::NONE, &[], 0, noop, Buffer::None).ok().unwrap()).collect();
         let mut l = List::new();
         for &i in &ids {
             t.push(&mut l, i);

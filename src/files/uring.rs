@@ -76,7 +76,9 @@ impl Uring {
         let base = Sqe { fd: a.fd, user_data, ..Sqe::default() };
         let op = |o: UOp| o as u8;
         match Op::from_code(a.op) {
-            Some(Op::Open) => Sqe { opcode: op(UOp::IORING_OP_OPENAT), addr: path, len: a.mode, op_flags: a.flags, ..base },
+            Some(Op::Open) => {
+                Sqe { opcode: op(UOp::IORING_OP_OPENAT), addr: path, len: a.mode, op_flags: a.flags, ..base }
+            }
             Some(Op::Close) => Sqe { opcode: op(UOp::IORING_OP_CLOSE), ..base },
             Some(o @ (Op::Read | Op::Write)) => Sqe {
                 opcode: op(if o == Op::Read { UOp::IORING_OP_READ } else { UOp::IORING_OP_WRITE }),
@@ -98,7 +100,9 @@ impl Uring {
                 off: table.statx_addr(i),
                 ..base
             },
-            Some(Op::Unlink | Op::Rmdir) => Sqe { opcode: op(UOp::IORING_OP_UNLINKAT), addr: path, op_flags: a.flags, ..base },
+            Some(Op::Unlink | Op::Rmdir) => {
+                Sqe { opcode: op(UOp::IORING_OP_UNLINKAT), addr: path, op_flags: a.flags, ..base }
+            }
             Some(Op::Rename) => Sqe {
                 opcode: op(UOp::IORING_OP_RENAMEAT),
                 addr: path,
@@ -127,7 +131,11 @@ impl Uring {
     /// Copies every pending request into the SQ ring (they are then in
     /// flight) and submits them with one `io_uring_enter`. Returns how many
     /// were submitted; on an error the rest stay pending.
-    pub(crate) fn submit<F: Copy, const P: usize>(&mut self, table: &mut Table<F, P>, pending: &mut List) -> Result<usize, Errno> {
+    pub(crate) fn submit<F: Copy, const P: usize>(
+        &mut self,
+        table: &mut Table<F, P>,
+        pending: &mut List,
+    ) -> Result<usize, Errno> {
         let mut n = 0;
         while let Some(i) = table.pop(pending) {
             let Some(a) = table.args(i) else { continue };

@@ -96,8 +96,10 @@ pub(crate) fn fsync(fd: RawFd, data_only: bool) -> Result<(), Errno> {
 /// `unlinkat(dir, path, flags)` (`AT_REMOVEDIR` removes a directory).
 pub(crate) fn unlinkat(dir: RawFd, path: &CStr, flags: u32) -> Result<(), Errno> {
     // SAFETY: `path` is NUL-terminated and only read.
-    retry(|| check(unsafe { sc::syscall3(k::__NR_unlinkat as usize, dir as usize, path.as_ptr() as usize, flags as usize) }))
-        .map(drop)
+    retry(|| {
+        check(unsafe { sc::syscall3(k::__NR_unlinkat as usize, dir as usize, path.as_ptr() as usize, flags as usize) })
+    })
+    .map(drop)
 }
 
 /// `renameat2(dir, old, dir, new, flags)` (renameat2 is the only rename
@@ -122,8 +124,10 @@ pub(crate) fn renameat2(dir: RawFd, old: &CStr, new: &CStr, flags: u32) -> Resul
 /// `mkdirat(dir, path, mode)`.
 pub(crate) fn mkdirat(dir: RawFd, path: &CStr, mode: u32) -> Result<(), Errno> {
     // SAFETY: `path` is NUL-terminated and only read.
-    retry(|| check(unsafe { sc::syscall3(k::__NR_mkdirat as usize, dir as usize, path.as_ptr() as usize, mode as usize) }))
-        .map(drop)
+    retry(|| {
+        check(unsafe { sc::syscall3(k::__NR_mkdirat as usize, dir as usize, path.as_ptr() as usize, mode as usize) })
+    })
+    .map(drop)
 }
 
 #[cfg(test)]

@@ -18,10 +18,8 @@ fn op(base: u32, private: bool) -> usize {
 /// `EAGAIN` when the word already differs, `ETIMEDOUT` when the time
 /// passed, `EINTR` for a signal; `Ok` when woken (or spuriously).
 pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout_ns: Option<u64>, private: bool) -> Result<(), Errno> {
-    let ts = timeout_ns.map(|ns| k::__kernel_timespec {
-        tv_sec: (ns / 1_000_000_000) as _,
-        tv_nsec: (ns % 1_000_000_000) as _,
-    });
+    let ts = timeout_ns
+        .map(|ns| k::__kernel_timespec { tv_sec: (ns / 1_000_000_000) as _, tv_nsec: (ns % 1_000_000_000) as _ });
     let tsp = ts.as_ref().map_or(0, |t| t as *const k::__kernel_timespec as usize);
     // SAFETY: `word` is a live, aligned u32 for the duration of the call;
     // `tsp` is null or points at `ts`, which outlives the call. The kernel

@@ -24,10 +24,10 @@ mod pidfd;
 pub(crate) mod ppoll;
 mod prctl;
 mod process;
-mod signal;
-pub(crate) mod signalfd;
 #[cfg(feature = "files")]
 pub(crate) mod shared_mem;
+mod signal;
+pub(crate) mod signalfd;
 #[cfg(feature = "files")]
 pub(crate) mod statx;
 #[cfg(feature = "files")]

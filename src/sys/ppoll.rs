@@ -41,7 +41,8 @@ mod tests {
         assert_eq!(size_of::<PollFd>(), size_of::<k::pollfd>());
         let (r, w) = crate::sys::pipe().unwrap();
         crate::sys::write(w.as_raw_fd(), b"x").unwrap();
-        let mut fds = [PollFd { fd: r.as_raw_fd(), events: POLLIN, revents: 0 }, PollFd { fd: -1, ..PollFd::default() }];
+        let mut fds =
+            [PollFd { fd: r.as_raw_fd(), events: POLLIN, revents: 0 }, PollFd { fd: -1, ..PollFd::default() }];
         assert_eq!(ppoll(&mut fds), Ok(1));
         assert_eq!(fds[0].revents & POLLIN, POLLIN);
     }

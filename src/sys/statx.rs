@@ -65,10 +65,14 @@ impl FileStat {
         }
     }
 
-    /// From a `struct stat` (no birth time).
+    /// From a `struct stat` (no birth time). Its field types differ per CPU,
+    /// hence casts that are no-ops on some.
+    #[allow(clippy::unnecessary_cast)]
     fn from_stat(s: &k::stat) -> FileStat {
         // The kernel's new_encode_dev: 12 bits of major, 20 of minor.
-        let split = |d: u64| (((d >> 8) & 0xfff) as u32 | ((d >> 32) & !0xfff) as u32, ((d & 0xff) | ((d >> 12) & !0xff)) as u32);
+        let split = |d: u64| {
+            (((d >> 8) & 0xfff) as u32 | ((d >> 32) & !0xfff) as u32, ((d & 0xff) | ((d >> 12) & !0xff)) as u32)
+        };
         FileStat {
             mode: s.st_mode as u32,
             nlink: s.st_nlink as u32,

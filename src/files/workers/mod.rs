@@ -143,7 +143,9 @@ impl<const N: usize, const P: usize> Pool<N, P> {
     /// Starts one worker in a free record.
     fn start_worker(&mut self) -> Result<(), Errno> {
         let ctl = self.ctl.get(0).ok_or(Errno::ENOMEM)?;
-        let Some(index) = (0..MAX_WORKERS).find(|&k| self.stacks[k].is_none() && ctl.workers[k].state.load(Ordering::Acquire) == FREE) else {
+        let Some(index) = (0..MAX_WORKERS)
+            .find(|&k| self.stacks[k].is_none() && ctl.workers[k].state.load(Ordering::Acquire) == FREE)
+        else {
             return Err(Errno::EAGAIN);
         };
         let stack = Stack::new(self.stack_size)?;
