@@ -62,6 +62,8 @@
 pub mod backend;
 mod error;
 mod event_loop;
+#[cfg(feature = "files")]
+pub mod files;
 mod interest;
 pub mod process;
 #[cfg(feature = "rt")]

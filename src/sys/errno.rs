@@ -68,6 +68,15 @@ named!(
     ENAMETOOLONG,
     ENOTTY,
     ENXIO,
+    // File operations (the `files` companion) report these too.
+    EISDIR,
+    ENOTEMPTY,
+    EXDEV,
+    EROFS,
+    EFBIG,
+    ESPIPE,
+    EMLINK,
+    EDQUOT,
 );
 
 impl Errno {

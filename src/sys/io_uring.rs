@@ -256,6 +256,44 @@ impl Ring {
         Ok(Probe { supported })
     }
 
+    /// `IORING_REGISTER_EVENTFD`: the kernel signals `fd` whenever it posts
+    /// a completion (Linux 5.1), so a loop can watch an eventfd instead of
+    /// the ring.
+    #[cfg(feature = "files")]
+    pub(crate) fn register_eventfd(&self, fd: RawFd) -> Result<(), Errno> {
+        let arg: i32 = fd;
+        // SAFETY: `arg` is one readable i32, as nr_args = 1 announces.
+        check(unsafe {
+            sc::syscall4(
+                g::__NR_io_uring_register as usize,
+                self.fd.as_raw_fd() as usize,
+                u::io_uring_register_op::IORING_REGISTER_EVENTFD as usize,
+                &arg as *const i32 as usize,
+                1,
+            )
+        })
+        .map(drop)
+    }
+
+    /// `IORING_REGISTER_IOWQ_MAX_WORKERS` (Linux 5.15): at most `bounded`
+    /// kernel workers for requests that can block on disk (0 keeps the
+    /// kernel's limit).
+    #[cfg(feature = "files")]
+    pub(crate) fn set_max_workers(&self, bounded: u32) -> Result<(), Errno> {
+        let mut counts: [u32; 2] = [bounded, 0];
+        // SAFETY: `counts` is two writable u32, as nr_args = 2 announces.
+        check(unsafe {
+            sc::syscall4(
+                g::__NR_io_uring_register as usize,
+                self.fd.as_raw_fd() as usize,
+                u::io_uring_register_op::IORING_REGISTER_IOWQ_MAX_WORKERS as usize,
+                counts.as_mut_ptr() as usize,
+                2,
+            )
+        })
+        .map(drop)
+    }
+
     /// Free SQ slots.
     pub(crate) fn sq_space(&self) -> u32 {
         let head = self.sq_atomic(self.off.sq_head).load(Ordering::Acquire);

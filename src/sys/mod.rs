@@ -14,13 +14,25 @@ mod errno;
 pub(crate) mod eventfd;
 mod fd;
 pub(crate) mod fd_kind;
+#[cfg(feature = "files")]
+pub(crate) mod fileops;
+#[cfg(feature = "files")]
+pub(crate) mod futex;
 pub(crate) mod io_uring;
 pub(crate) mod mmap;
 mod pidfd;
+#[cfg(feature = "files")]
+pub(crate) mod ppoll;
 mod prctl;
 pub(crate) mod process;
+#[cfg(feature = "files")]
+pub(crate) mod shared_mem;
 mod signal;
 pub(crate) mod signalfd;
+#[cfg(feature = "files")]
+pub(crate) mod statx;
+#[cfg(feature = "files")]
+pub(crate) mod thread;
 pub(crate) mod timerfd;
 mod tty;
 pub(crate) mod vdso;
