@@ -13,17 +13,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 target=riscv64gc-unknown-linux-gnu
 
-declare -A known=(
-    # The launcher in tests/init.rs takes qemu-user only when running the init
-    # gives ENOEXEC. Under qemu-user, glibc's posix_spawn (what std's Command
-    # uses) cannot report exec errors: qemu runs its CLONE_VM|CLONE_VFORK as a
-    # plain fork, so the error it stores for the parent is lost and the child
-    # just exits 127. Every init test then sees exit 127. (aarch64 uses musl,
-    # whose posix_spawn reports through a pipe.) The fix belongs in
-    # tests/init.rs: treat "exit 127, no output" like ENOEXEC, and give qemu
-    # `-L "$QEMU_LD_PREFIX"`, since one test replaces the environment.
-    [init]="tests/init.rs launcher: glibc posix_spawn loses ENOEXEC under qemu-user"
-)
+declare -A known=()
 
 printf '\n=== riscv64: rustup target, cross gcc and glibc, qemu-user\n'
 rustup target add "$target"

@@ -82,13 +82,25 @@ fn launcher() -> &'static [String] {
     static L: OnceLock<Vec<String>> = OnceLock::new();
     L.get_or_init(|| {
         let path = init_path().to_string_lossy().into_owned();
-        match Command::new(&path).arg("--version").output() {
-            Ok(_) => vec![path],
-            Err(e) if e.raw_os_error() == Some(8) => {
-                let qemu = format!("qemu-{}-static", std::env::consts::ARCH);
-                eprintln!("the kernel cannot exec {path} (ENOEXEC): running it with {qemu}");
-                vec![qemu, path]
+        let qemu = || {
+            let qemu = format!("qemu-{}-static", std::env::consts::ARCH);
+            eprintln!("the kernel cannot exec {path}: running it with {qemu}");
+            let mut l = vec![qemu];
+            // One test replaces the environment, which would drop the
+            // sysroot the runner handed down in QEMU_LD_PREFIX.
+            if let Ok(root) = std::env::var("QEMU_LD_PREFIX") {
+                l.extend(["-L".to_string(), root]);
             }
+            l.push(path.clone());
+            l
+        };
+        match Command::new(&path).arg("--version").output() {
+            Ok(o) if o.status.success() => vec![path],
+            // Under qemu-user, glibc's posix_spawn (std's Command) loses the
+            // exec error: the child just exits 127 with no output.
+            Ok(o) if o.status.code() == Some(127) && o.stdout.is_empty() => qemu(),
+            Ok(o) => panic!("{path} --version: {:?}", o.status),
+            Err(e) if e.raw_os_error() == Some(8) => qemu(),
             Err(e) => panic!("cannot run {path}: {e}"),
         }
     })
