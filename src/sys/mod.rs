@@ -13,6 +13,8 @@ mod errno;
 pub(crate) mod eventfd;
 mod fd;
 pub(crate) mod fd_kind;
+#[cfg(feature = "virt")]
+pub(crate) mod futex;
 pub(crate) mod io_uring;
 pub(crate) mod mmap;
 mod pidfd;
