@@ -263,10 +263,13 @@ where
     fn sync_fd(&mut self, lp: &mut Loop<C, W, TT, B>, slot: usize, want: Option<FdWant>) {
         let Some(st) = self.fds.get(slot).copied() else { return };
         let desired = want.and_then(|w| Some((w.fd, interest_of(w.events)?)));
+        let fresh = want.is_some_and(|w| w.fresh);
         let mut next = FdState { fault: HandleEvents::empty(), ..st };
         match (st.watch, desired) {
             (Some(w), Some((fd, interest))) if st.fd == fd && lp.is_live(w) => {
-                if interest != st.interest {
+                // A new handle may be about a new file under the same number:
+                // `modify` reaches the kernel (epoll's `ENOENT` becomes an add).
+                if interest != st.interest || fresh {
                     match lp.modify(w, interest) {
                         Ok(()) => next.interest = interest,
                         Err(e) => {
@@ -338,7 +341,13 @@ where
     /// Runs the callback of every armed handle of fd slot `slot` that
     /// `ready` concerns, in id order, asking the table afresh before each
     /// (an earlier callback may have removed or changed any of them).
-    fn deliver(lp: &mut Loop<C, W, TT, B>, ctx: &mut C, table: &VirtTable<Loop<C, W, TT, B>, H, T>, slot: u16, ready: HandleEvents) {
+    fn deliver(
+        lp: &mut Loop<C, W, TT, B>,
+        ctx: &mut C,
+        table: &VirtTable<Loop<C, W, TT, B>, H, T>,
+        slot: u16,
+        ready: HandleEvents,
+    ) {
         let mut after = 0;
         while let Some(d) = table.next_delivery(slot, ready, after) {
             after = d.event.id().get();

@@ -187,6 +187,11 @@ pub(super) struct FdWant {
     pub fd: RawFd,
     /// The union of the fd's handles' events (empty: watch nothing).
     pub events: HandleEvents,
+    /// A handle was added since the last look: the fd number may name
+    /// another file than the one registered (closed and reused behind the
+    /// loop's back, which drops an epoll registration silently), so the
+    /// registration must reach the kernel again.
+    pub fresh: bool,
 }
 
 /// One handle callback to run.
@@ -503,14 +508,16 @@ impl<L: LoopTypes, const H: usize, const T: usize> VirtTable<L, H, T> {
         }
         let fd = f.fd;
         let mut events = HandleEvents::empty();
+        let mut fresh = false;
         let mut h = f.head;
         while h != NONE {
             let handle = &mut t.handles[usize::from(h)];
+            fresh |= !handle.armed;
             handle.armed = true;
             events |= handle.events;
             h = handle.next;
         }
-        Some((slot, Some(FdWant { fd, events })))
+        Some((slot, Some(FdWant { fd, events, fresh })))
     }
 
     /// The next timeout slot to re-arm: its id and interval, or `None` if
@@ -817,7 +824,8 @@ impl<L: LoopTypes, const H: usize, const T: usize> Inner<L, H, T> {
 
     fn free_timeout_slot(&mut self, slot: u16) {
         let dirty = self.timeouts[usize::from(slot)].dirty;
-        self.timeouts[usize::from(slot)] = TimeoutSlot { next_free: self.timeout_alloc.free, dirty, ..TimeoutSlot::EMPTY };
+        self.timeouts[usize::from(slot)] =
+            TimeoutSlot { next_free: self.timeout_alloc.free, dirty, ..TimeoutSlot::EMPTY };
         self.timeout_alloc.free = slot;
     }
 }
