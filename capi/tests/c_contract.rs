@@ -85,3 +85,94 @@ fn real_libvirt_runs_on_it() {
         run(&program, backend);
     }
 }
+
+/// A libvirtd of this test's own: its config, sockets and pid file in a
+/// temp dir, no driver modules (`LIBVIRT_DRIVER_DIR` names an empty dir:
+/// the test driver is built into libvirt itself). Killed when dropped.
+struct Daemon {
+    child: std::process::Child,
+    dir: PathBuf,
+}
+
+impl Daemon {
+    fn start() -> Result<Daemon, String> {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("libvirtd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("no-drivers")).map_err(|e| e.to_string())?;
+        let conf = format!(
+            "unix_sock_dir = \"{}\"\nunix_sock_rw_perms = \"0700\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n\
+             listen_tls = 0\nlisten_tcp = 0\nlog_outputs = \"3:stderr\"\n",
+            dir.display()
+        );
+        std::fs::write(dir.join("libvirtd.conf"), conf).map_err(|e| e.to_string())?;
+        let log = std::fs::File::create(dir.join("log")).map_err(|e| e.to_string())?;
+        let child = Command::new("libvirtd")
+            .arg("--config")
+            .arg(dir.join("libvirtd.conf"))
+            .arg("--pid-file")
+            .arg(dir.join("pid"))
+            .env("LIBVIRT_DRIVER_DIR", dir.join("no-drivers"))
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("libvirtd: {e}"))?;
+        let mut daemon = Daemon { child, dir };
+        // Polls for its socket (bounded: 30 s), or for its early exit.
+        for _ in 0..3000 {
+            if daemon.socket().exists() {
+                return Ok(daemon);
+            }
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                let log = std::fs::read_to_string(daemon.dir.join("log")).unwrap_or_default();
+                return Err(format!("libvirtd exited ({status}):\n{log}"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Err("libvirtd made no socket in 30 s".into())
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.join("libvirt-sock")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The same program through libvirtd's Unix socket: the remote driver
+/// uses the handle callbacks (its socket) as well as the timeouts.
+#[test]
+fn real_libvirt_through_libvirtd() {
+    let require = std::env::var_os("LINUX_EVENT_REQUIRE_LIBVIRT").is_some();
+    let Some(flags) = libvirt_flags() else {
+        assert!(!require, "libvirt not found by pkg-config");
+        println!("NOTE: libvirt not found by pkg-config: not run");
+        return;
+    };
+    let daemon = match Daemon::start() {
+        Ok(d) => d,
+        Err(e) => {
+            assert!(!require, "{e}");
+            println!("NOTE: no libvirtd here ({e}): not run");
+            eprintln!("NOTE: no libvirtd here ({e}): not run");
+            return;
+        }
+    };
+    let program = build("libvirt.c", &flags);
+    let uri = format!("test+unix:///default?socket={}", daemon.socket().display());
+    for backend in ["epoll", "io_uring"] {
+        let out = Command::new(&program).arg(&uri).env("LINUX_EVENT_BACKEND", backend).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        println!("--- libvirt through libvirtd on {backend}:\n{text}");
+        match out.status.code() {
+            Some(0) => assert!(text.contains("addHandle 1"), "the remote driver watched no socket:\n{text}"),
+            Some(77) if !required(backend) => eprintln!("NOTE: {backend} not offered here:\n{text}"),
+            _ => panic!("libvirt through libvirtd on {backend} failed ({}):\n{text}", out.status),
+        }
+    }
+}
