@@ -21,6 +21,7 @@ mod report;
 mod signals;
 mod timers;
 mod tools;
+mod virt;
 mod wake;
 mod workload;
 
@@ -254,6 +255,9 @@ fn main() -> ExitCode {
         progress("");
     }
     results.print(started.elapsed());
+    if wanted(&args.only, "virt") {
+        virt::run(&cfg);
+    }
     ExitCode::SUCCESS
 }
 
