@@ -496,6 +496,26 @@ fn handle_added_during_dispatch_waits_for_the_next_pass(cfg: &Config) {
     sys::close(fd).unwrap();
 }
 
+/// The fuzzer's first find: the last handle of fd A goes, a handle on fd B
+/// takes A's slot, and a new handle on A lands in another slot, all before
+/// the next pass. The new slot must take over A's watcher, not see it as
+/// someone else's and report ERROR.
+fn an_fd_moving_to_another_slot_keeps_being_watched(cfg: &Config) {
+    let (mut lp, mut app) = setup(cfg);
+    let (a, _a2) = socketpair();
+    let (b, _b2) = socketpair();
+    let first = app.virt.add_handle(a.as_raw_fd(), HandleEvents::WRITABLE, 0, on_handle, None).unwrap();
+    pass(cfg, &mut lp, &mut app, PATIENCE);
+    app.virt.remove_handle(first).unwrap();
+    let on_b = app.virt.add_handle(b.as_raw_fd(), HandleEvents::WRITABLE, 0, on_handle, None).unwrap();
+    let on_a = app.virt.add_handle(a.as_raw_fd(), HandleEvents::WRITABLE, 0, on_handle, None).unwrap();
+    app.log.clear();
+    pass(cfg, &mut lp, &mut app, PATIENCE);
+    assert_eq!(handle_events(&app, on_a), [HandleEvents::WRITABLE], "[{}] {:?}", cfg.name, app.log);
+    assert_eq!(handle_events(&app, on_b), [HandleEvents::WRITABLE], "[{}] {:?}", cfg.name, app.log);
+    assert_eq!(lp.watcher_count(), 2, "[{}]", cfg.name);
+}
+
 fn a_user_watcher_on_the_same_fd_is_never_replaced(cfg: &Config) {
     let (mut lp, mut app) = setup(cfg);
     let (a, _b) = socketpair();
@@ -629,6 +649,7 @@ backend_tests!(
     closed_fd_reports_error_every_pass_until_removed,
     regular_file_is_always_ready_as_with_poll,
     handle_added_during_dispatch_waits_for_the_next_pass,
+    an_fd_moving_to_another_slot_keeps_being_watched,
     a_user_watcher_on_the_same_fd_is_never_replaced,
     free_callbacks_may_call_the_contract,
     remove_all_and_detach_release_everything,

@@ -288,8 +288,19 @@ where
                 if let Some((fd, interest)) = desired {
                     next.fd = fd;
                     next.interest = interest;
+                    // A watcher of ours on this fd belongs to a slot the fd
+                    // left (its last handle went; the slot is queued too):
+                    // take it over. Anyone else's is never replaced.
+                    if let Some(theirs) = lp.watcher_of(fd)
+                        && let Some(other) = self.fds.iter().position(|o| o.watch == Some(theirs))
+                    {
+                        lp.remove(theirs);
+                        if !self.fds[other].fault.is_empty() {
+                            self.faults -= 1;
+                        }
+                        self.fds[other] = FdState::EMPTY;
+                    }
                     if lp.watcher_of(fd).is_some() {
-                        // Someone else's watcher on this fd: never replace it.
                         next.fault = HandleEvents::ERROR;
                     } else {
                         match lp.watch(fd, interest, slot as u64, Self::on_ready as WatchFn<_>) {

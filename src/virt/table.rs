@@ -248,7 +248,8 @@ impl<L: LoopTypes, const H: usize, const T: usize> VirtTable<L, H, T> {
     /// happen; `free`, if any, runs once after removal. Several handles may
     /// watch one fd. `Os(EBADF)` for a negative fd (a closed one is
     /// reported to its callback as `ERROR`, as poll(2) reports `POLLNVAL`),
-    /// `Capacity` when `H` handles exist.
+    /// `Capacity` when `H` handles exist (a removed handle counts until its
+    /// free callback has run, at the end of the loop's next pass).
     pub fn add_handle(
         &self,
         fd: RawFd,
@@ -276,7 +277,7 @@ impl<L: LoopTypes, const H: usize, const T: usize> VirtTable<L, H, T> {
     /// Adds a timeout firing every `ms` milliseconds, counted from when it
     /// last fired (from now, for the first); 0 fires once on every pass of
     /// the loop; a negative `ms` adds it disabled. `Capacity` when `T`
-    /// timeouts exist.
+    /// timeouts exist (a removed one counts until its free callback ran).
     pub fn add_timeout(
         &self,
         ms: i32,
@@ -564,11 +565,13 @@ impl<L: LoopTypes, const H: usize, const T: usize> VirtTable<L, H, T> {
     }
 
     /// The timeout of `slot`, if it is still the live, enabled timeout
-    /// `id`: its callback, event and interval.
+    /// `id`, unchanged since the loop armed it (an update restarts the
+    /// count from when it was made: the next prepare re-arms it): its
+    /// callback, event and interval.
     pub(super) fn timeout_delivery(&self, slot: u16, id: TimeoutId) -> Option<(TimeoutFn<L>, TimeoutEvent, i32)> {
         let t = self.inner.lock();
         let s = t.timeouts.get(usize::from(slot))?;
-        if s.state != State::Live || s.id != id.get() || s.ms < 0 {
+        if s.state != State::Live || s.id != id.get() || s.ms < 0 || s.dirty {
             return None;
         }
         Some((s.callback?, TimeoutEvent { id, data: s.data }, s.ms))
