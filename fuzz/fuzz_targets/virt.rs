@@ -68,11 +68,21 @@ struct Reaction {
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Op {
-    Call { call: Call, remote: bool },
+    Call {
+        call: Call,
+        remote: bool,
+    },
     /// A call made between the companion's prepare and the wait.
-    AtWorstMoment { call: Call },
-    SetReady { fd: u8, bits: u8 },
-    Advance { ms: u8 },
+    AtWorstMoment {
+        call: Call,
+    },
+    SetReady {
+        fd: u8,
+        bits: u8,
+    },
+    Advance {
+        ms: u8,
+    },
     Pass,
 }
 
