@@ -285,3 +285,73 @@ int virt_bench_latency(const struct virt_impl *impl, int cpu_loop, int cpu_other
     sem_destroy(&st.fired);
     return rc == 0 && atomic_load(&st.taken) >= samples ? 0 : -1;
 }
+
+/* ---- the floor: a bare eventfd wake-up with the same pacing ---- */
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+struct floor_state {
+    int efd;
+    int samples;
+    int cpu_other;
+    _Atomic uint64_t sent;
+    sem_t fired;
+};
+
+static void *floor_other(void *arg) {
+    struct floor_state *st = arg;
+    pin_self(st->cpu_other);
+    for (int i = 0; i <= st->samples; i++) {
+        uint64_t pause_until = bench_ns(CLOCK_MONOTONIC) + 200000;
+        while (bench_ns(CLOCK_MONOTONIC) < pause_until)
+            ;
+        atomic_store(&st->sent, bench_ns(CLOCK_MONOTONIC));
+        uint64_t one = 1;
+        if (write(st->efd, &one, sizeof one) != sizeof one)
+            return NULL;
+        if (i < st->samples)
+            while (sem_wait(&st->fired) != 0)
+                ;
+    }
+    return NULL;
+}
+
+/* What the hardware and kernel take: a thread blocked in epoll_wait on an
+ * eventfd, written by the other thread; the same pacing as the latency
+ * runs. Fills ns[0..samples). */
+int virt_bench_latency_floor(int cpu_loop, int cpu_other, int samples, uint64_t *ns) {
+    struct floor_state st;
+    memset(&st, 0, sizeof st);
+    st.samples = samples;
+    st.cpu_other = cpu_other;
+    st.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (st.efd < 0 || ep < 0)
+        return -1;
+    struct epoll_event ev = {.events = EPOLLIN};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, st.efd, &ev) != 0)
+        return -1;
+    sem_init(&st.fired, 0, 0);
+    pin_self(cpu_loop);
+    pthread_t t;
+    if (pthread_create(&t, NULL, floor_other, &st) != 0)
+        return -1;
+    for (int i = 0; i <= samples; i++) {
+        struct epoll_event out;
+        while (epoll_wait(ep, &out, 1, -1) != 1)
+            ;
+        uint64_t now = bench_ns(CLOCK_MONOTONIC), count;
+        if (read(st.efd, &count, sizeof count) != sizeof count)
+            break;
+        if (i < samples) {
+            ns[i] = now - atomic_load(&st.sent);
+            sem_post(&st.fired);
+        }
+    }
+    pthread_join(t, NULL);
+    close(ep);
+    close(st.efd);
+    sem_destroy(&st.fired);
+    return 0;
+}

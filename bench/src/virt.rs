@@ -79,6 +79,18 @@ unsafe extern "C" {
     ) -> c_int;
 }
 
+unsafe extern "C" {
+    fn virt_bench_latency_floor(cpu_loop: c_int, cpu_other: c_int, samples: c_int, ns: *mut u64) -> c_int;
+}
+
+/// The same pacing on a bare eventfd and epoll_wait: the wake-up alone.
+fn floor(cpus: (i32, i32), samples: usize) -> Result<Vec<u64>, String> {
+    let mut ns = vec![0u64; samples];
+    // SAFETY: `ns` has room for `samples` values.
+    let rc = unsafe { virt_bench_latency_floor(cpus.0, cpus.1, samples as c_int, ns.as_mut_ptr()) };
+    if rc == 0 { Ok(ns) } else { Err("floor run failed".into()) }
+}
+
 extern "C" fn ours_run_once() -> c_int {
     if capi::le_loop_run_once(-1) < 0 { -1 } else { 0 }
 }
@@ -246,6 +258,7 @@ pub fn run(cfg: &Config) {
         }
     };
     let mut sides = [Side::default(), Side::default()];
+    let mut floors = Side::default();
     let whiches: Vec<Which> = if have_libvirt { vec![Which::Ours, Which::Libvirt] } else { vec![Which::Ours] };
     // The loop thread: the main thread, pinned like the other workloads.
     pin(cfg.cpu_single);
@@ -253,6 +266,14 @@ pub fn run(cfg: &Config) {
         let mut order = whiches.clone();
         if rep % 2 == 1 {
             order.reverse();
+        }
+        match floor(pair, samples) {
+            Ok(mut ns) => {
+                ns.sort_unstable();
+                floors.p50.push(percentile(&ns, 0.50));
+                floors.p99.push(percentile(&ns, 0.99));
+            }
+            Err(e) => floors.errors.push(e),
         }
         for which in order {
             let side = &mut sides[which as usize];
@@ -276,10 +297,10 @@ pub fn run(cfg: &Config) {
         }
     }
     pin(cfg.cpu_single);
-    print(&sides, reps, have_libvirt, dispatches, samples);
+    print(&sides, &floors, reps, have_libvirt, dispatches, samples);
 }
 
-fn print(sides: &[Side; 2], reps: usize, have_libvirt: bool, dispatches: i64, samples: usize) {
+fn print(sides: &[Side; 2], floors: &Side, reps: usize, have_libvirt: bool, dispatches: i64, samples: usize) {
     let v = unsafe_version();
     let name = if have_libvirt {
         format!("libvirt {}.{}.{} default", v / 1_000_000, v / 1000 % 1000, v % 1000)
@@ -319,7 +340,12 @@ fn print(sides: &[Side; 2], reps: usize, have_libvirt: bool, dispatches: i64, sa
     }
     row("cross-thread update -> callback, p50", median(ours.p50.clone()), median(lv.p50.clone()), &us);
     row("cross-thread update -> callback, p99", median(ours.p99.clone()), median(lv.p99.clone()), &us);
-    for (who, side) in [("linux-event", ours), ("libvirt", lv)] {
+    println!(
+        "| floor: bare eventfd write -> epoll_wait return, same pacing, p50 / p99 | {} / {} | | |",
+        cell(median(floors.p50.clone()), &us),
+        cell(median(floors.p99.clone()), &us)
+    );
+    for (who, side) in [("linux-event", ours), ("libvirt", lv), ("floor", floors)] {
         for e in &side.errors {
             println!("virt: {who}: {e}");
         }
