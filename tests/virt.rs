@@ -584,6 +584,34 @@ fn remove_all_and_detach_release_everything(cfg: &Config) {
     assert_eq!(app.virt.table().pending_frees(), 0);
 }
 
+/// A loop dropped without `detach` lets its table go: a new loop takes it
+/// over, with everything still in it.
+fn a_table_outlives_a_loop_dropped_without_detach(cfg: &Config) {
+    let (lp, app) = setup(cfg);
+    let table = app.virt.table();
+    let (a, _b) = socketpair();
+    let id = table.add_handle(a.as_raw_fd(), HandleEvents::WRITABLE, 4, on_handle, Some(on_free)).unwrap();
+    drop((lp, app));
+    let mut lp: L = cfg.new_loop();
+    let mut virt = Virt::new(table);
+    virt.attach(&mut lp).unwrap_or_else(|e| panic!("[{}] attach after the old loop went: {e}", cfg.name));
+    let mut app = App {
+        virt,
+        log: Vec::new(),
+        depth: 0,
+        action: Action::Nothing,
+        handles: Vec::new(),
+        timeouts: Vec::new(),
+        free_thread: None,
+        freed: Vec::new(),
+    };
+    pass(cfg, &mut lp, &mut app, PATIENCE);
+    assert_eq!(handle_events(&app, id), [HandleEvents::WRITABLE], "[{}] {:?}", cfg.name, app.log);
+    table.remove_all();
+    V::detach(&mut lp, &mut app);
+    assert_eq!(app.freed, [Released::Handle(id)], "[{}]", cfg.name);
+}
+
 /// libvirt's own test's shape: 31 pipes and 31 timeouts, removals before
 /// the wait and during dispatch, one fd twice with disjoint events.
 fn thirty_one_pipes_and_thirty_one_timeouts(cfg: &Config) {
@@ -661,5 +689,6 @@ backend_tests!(
     a_user_watcher_on_the_same_fd_is_never_replaced,
     free_callbacks_may_call_the_contract,
     remove_all_and_detach_release_everything,
+    a_table_outlives_a_loop_dropped_without_detach,
     thirty_one_pipes_and_thirty_one_timeouts,
 );

@@ -449,11 +449,19 @@ impl<L: LoopTypes, const H: usize, const T: usize> VirtTable<L, H, T> {
 
     /// Connects the table to a loop, whose waker other threads will ring.
     /// Every fd and timeout is queued, so the loop's registrations are
-    /// built from the table as it is. `AlreadyWatched` if another loop
-    /// holds it.
+    /// built from the table as it is. `AlreadyWatched` if another live
+    /// loop holds it.
     pub(super) fn attach(&self, waker: Waker) -> Result<(), Error> {
+        // A table whose loop was dropped without `detach` is free again:
+        // that loop's waker says `Closed` (asked without the lock held).
+        let held = self.inner.lock().waker;
+        if let Some(old) = held
+            && old.signal(0) != Err(Error::Closed)
+        {
+            return Err(Error::AlreadyWatched);
+        }
         let mut t = self.inner.lock();
-        if t.waker.is_some() {
+        if t.waker != held {
             return Err(Error::AlreadyWatched);
         }
         t.waker = Some(waker);
