@@ -258,20 +258,20 @@ impl<L: LoopTypes, const H: usize, const T: usize> VirtTable<L, H, T> {
         callback: HandleFn<L>,
         free: Option<FreeFn<L>>,
     ) -> Result<HandleId, Error> {
-        self.woken(self.add_handle_inner(fd, events, data, callback, free))
+        self.add_handle_inner(fd, events, data, callback, free, true)
     }
 
     /// Sets a handle's events (empty: it hears nothing, not even errors,
     /// until updated again). `NotFound` for a removed or unknown id.
     pub fn update_handle(&self, id: HandleId, events: HandleEvents) -> Result<(), Error> {
-        self.woken(self.update_handle_inner(id, events))
+        self.update_handle_inner(id, events, true)
     }
 
     /// Removes a handle: it never runs again, even later in the pass that is
     /// running; its free callback runs once, after dispatch. `NotFound` for
     /// a removed or unknown id.
     pub fn remove_handle(&self, id: HandleId) -> Result<(), Error> {
-        self.woken(self.remove_handle_inner(id))
+        self.remove_handle_inner(id, true)
     }
 
     /// Adds a timeout firing every `ms` milliseconds, counted from when it
@@ -285,18 +285,18 @@ impl<L: LoopTypes, const H: usize, const T: usize> VirtTable<L, H, T> {
         callback: TimeoutFn<L>,
         free: Option<FreeFn<L>>,
     ) -> Result<TimeoutId, Error> {
-        self.woken(self.add_timeout_inner(ms, data, callback, free))
+        self.add_timeout_inner(ms, data, callback, free, true)
     }
 
     /// Sets a timeout's interval (counted from now; negative disables it,
     /// keeping its id). `NotFound` for a removed or unknown id.
     pub fn update_timeout(&self, id: TimeoutId, ms: i32) -> Result<(), Error> {
-        self.woken(self.update_timeout_inner(id, ms))
+        self.update_timeout_inner(id, ms, true)
     }
 
     /// Removes a timeout, as [`remove_handle`](Self::remove_handle) does a handle.
     pub fn remove_timeout(&self, id: TimeoutId) -> Result<(), Error> {
-        self.woken(self.remove_timeout_inner(id))
+        self.remove_timeout_inner(id, true)
     }
 
     /// Removes every handle and timeout (their free callbacks run as for
@@ -353,18 +353,16 @@ impl<L: LoopTypes, const H: usize, const T: usize> VirtTable<L, H, T> {
     /// its next wait does not block). Nothing when no loop is attached.
     pub fn wake(&self) {
         let waker = self.inner.lock().waker;
-        if let Some(w) = waker {
+        Self::ring(waker, true);
+    }
+
+    /// After a change: rings the loop's waker taken under the same lock
+    /// (`wake`: the caller is not the loop's thread), once the lock is gone.
+    fn ring(waker: Option<Waker>, wake: bool) {
+        if wake && let Some(w) = waker {
             // Closed: the loop is gone, and nobody is left to wake.
             let _ = w.signal(1);
         }
-    }
-
-    /// After a change: tell the loop side, then wake the loop.
-    fn woken<R>(&self, r: Result<R, Error>) -> Result<R, Error> {
-        if r.is_ok() {
-            self.wake();
-        }
-        r
     }
 
     /// Records, under the lock, whether queues are non-empty, for the loop
@@ -385,6 +383,7 @@ impl<L: LoopTypes, const H: usize, const T: usize> VirtTable<L, H, T> {
         data: u64,
         callback: HandleFn<L>,
         free: Option<FreeFn<L>>,
+        wake: bool,
     ) -> Result<HandleId, Error> {
         if fd < 0 {
             return Err(Error::Os(Errno::EBADF));
@@ -392,10 +391,13 @@ impl<L: LoopTypes, const H: usize, const T: usize> VirtTable<L, H, T> {
         let mut t = self.inner.lock();
         let id = t.add_handle(fd, events, data, callback, free)?;
         self.publish(&t);
+        let waker = t.waker;
+        drop(t);
+        Self::ring(waker, wake);
         Ok(id)
     }
 
-    fn update_handle_inner(&self, id: HandleId, events: HandleEvents) -> Result<(), Error> {
+    fn update_handle_inner(&self, id: HandleId, events: HandleEvents, wake: bool) -> Result<(), Error> {
         let mut t = self.inner.lock();
         let slot = t.handle_slot(id).ok_or(Error::NotFound)?;
         if t.handles[slot].events != events {
@@ -403,14 +405,20 @@ impl<L: LoopTypes, const H: usize, const T: usize> VirtTable<L, H, T> {
             let fd_slot = t.handles[slot].fd_slot;
             t.mark_fd(fd_slot);
             self.publish(&t);
+            let waker = t.waker;
+            drop(t);
+            Self::ring(waker, wake);
         }
         Ok(())
     }
 
-    fn remove_handle_inner(&self, id: HandleId) -> Result<(), Error> {
+    fn remove_handle_inner(&self, id: HandleId, wake: bool) -> Result<(), Error> {
         let mut t = self.inner.lock();
         t.remove_handle(id)?;
         self.publish(&t);
+        let waker = t.waker;
+        drop(t);
+        Self::ring(waker, wake);
         Ok(())
     }
 
@@ -420,14 +428,18 @@ impl<L: LoopTypes, const H: usize, const T: usize> VirtTable<L, H, T> {
         data: u64,
         callback: TimeoutFn<L>,
         free: Option<FreeFn<L>>,
+        wake: bool,
     ) -> Result<TimeoutId, Error> {
         let mut t = self.inner.lock();
         let id = t.add_timeout(ms, data, callback, free)?;
         self.publish(&t);
+        let waker = t.waker;
+        drop(t);
+        Self::ring(waker, wake);
         Ok(id)
     }
 
-    fn update_timeout_inner(&self, id: TimeoutId, ms: i32) -> Result<(), Error> {
+    fn update_timeout_inner(&self, id: TimeoutId, ms: i32, wake: bool) -> Result<(), Error> {
         let mut t = self.inner.lock();
         let slot = t.timeout_slot(id).ok_or(Error::NotFound)?;
         // Always re-armed, even at the same interval: libvirt's update
@@ -435,13 +447,19 @@ impl<L: LoopTypes, const H: usize, const T: usize> VirtTable<L, H, T> {
         t.timeouts[slot].ms = ms.max(-1);
         t.mark_timeout(slot as u16);
         self.publish(&t);
+        let waker = t.waker;
+        drop(t);
+        Self::ring(waker, wake);
         Ok(())
     }
 
-    fn remove_timeout_inner(&self, id: TimeoutId) -> Result<(), Error> {
+    fn remove_timeout_inner(&self, id: TimeoutId, wake: bool) -> Result<(), Error> {
         let mut t = self.inner.lock();
         t.remove_timeout(id)?;
         self.publish(&t);
+        let waker = t.waker;
+        drop(t);
+        Self::ring(waker, wake);
         Ok(())
     }
 
@@ -622,17 +640,17 @@ impl<L: LoopTypes, const H: usize, const T: usize> LoopThread<'_, L, H, T> {
         callback: HandleFn<L>,
         free: Option<FreeFn<L>>,
     ) -> Result<HandleId, Error> {
-        self.table.add_handle_inner(fd, events, data, callback, free)
+        self.table.add_handle_inner(fd, events, data, callback, free, false)
     }
 
     /// [`VirtTable::update_handle`] without the wake-up.
     pub fn update_handle(&self, id: HandleId, events: HandleEvents) -> Result<(), Error> {
-        self.table.update_handle_inner(id, events)
+        self.table.update_handle_inner(id, events, false)
     }
 
     /// [`VirtTable::remove_handle`] without the wake-up.
     pub fn remove_handle(&self, id: HandleId) -> Result<(), Error> {
-        self.table.remove_handle_inner(id)
+        self.table.remove_handle_inner(id, false)
     }
 
     /// [`VirtTable::add_timeout`] without the wake-up.
@@ -643,17 +661,17 @@ impl<L: LoopTypes, const H: usize, const T: usize> LoopThread<'_, L, H, T> {
         callback: TimeoutFn<L>,
         free: Option<FreeFn<L>>,
     ) -> Result<TimeoutId, Error> {
-        self.table.add_timeout_inner(ms, data, callback, free)
+        self.table.add_timeout_inner(ms, data, callback, free, false)
     }
 
     /// [`VirtTable::update_timeout`] without the wake-up.
     pub fn update_timeout(&self, id: TimeoutId, ms: i32) -> Result<(), Error> {
-        self.table.update_timeout_inner(id, ms)
+        self.table.update_timeout_inner(id, ms, false)
     }
 
     /// [`VirtTable::remove_timeout`] without the wake-up.
     pub fn remove_timeout(&self, id: TimeoutId) -> Result<(), Error> {
-        self.table.remove_timeout_inner(id)
+        self.table.remove_timeout_inner(id, false)
     }
 }
 
