@@ -183,3 +183,33 @@ fn a_failed_registration_is_reported_and_retried_after_an_update() {
     at(&mut lp, &mut app, ms(0));
     assert_eq!(app.handled, [(a.get(), HandleEvents::READABLE)]);
 }
+
+fn postpone_timeout_one(_lp: &mut L, app: &mut App, ev: HandleEvent) {
+    app.handled.push((ev.id().get(), ev.events()));
+    let t = linux_event::virt::TimeoutId::from_raw(ev.data() as i32).unwrap();
+    app.virt.update_timeout(t, 10).unwrap();
+}
+
+/// The fuzzer's second find: a timeout due in this pass, updated by a
+/// handle callback earlier in the same pass, must not fire on its stale
+/// timer (the update restarts the count).
+#[test]
+fn a_timeout_updated_during_the_pass_waits_for_its_new_interval() {
+    let (mut lp, mut app) = setup!();
+    at(&mut lp, &mut app, ms(0));
+    let t = app.virt.add_timeout(0, 0, on_timeout, None).unwrap();
+    app.virt.add_handle(7, HandleEvents::READABLE, t.get() as u64, postpone_timeout_one, None).unwrap();
+    at(&mut lp, &mut app, ms(0));
+    assert_eq!(app.fired.len(), 1, "0 ms: fires in the first pass");
+    lp.sim().set_ready(7, Ready::READABLE).unwrap();
+    at(&mut lp, &mut app, ms(1));
+    assert_eq!(app.fired.len(), 1, "fired on its stale timer: {:?}", app.fired);
+    lp.sim().clear_ready(7, Ready::READABLE);
+    // The next pass (right after, as in a running loop) applies the
+    // change: 10 ms from then.
+    at(&mut lp, &mut app, ms(1));
+    at(&mut lp, &mut app, ms(10));
+    assert_eq!(app.fired.len(), 1);
+    at(&mut lp, &mut app, ms(11));
+    assert_eq!(app.fired, [(t.get(), ms(0)), (t.get(), ms(11))]);
+}
