@@ -228,7 +228,9 @@ where
     /// and timers (no user code runs here).
     fn on_prepare(lp: &mut Loop<C, W, TT, B>, ctx: &mut C, _ev: PhaseEvent) {
         let v = ctx.as_mut();
-        v.pass = v.pass.wrapping_add(1);
+        // Never 0 (what an fd slot that never dispatched holds), even after
+        // 2^32 passes.
+        v.pass = v.pass.wrapping_add(1).max(1);
         if v.table.take_changed() {
             v.sync(lp);
         }
