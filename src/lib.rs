@@ -31,6 +31,9 @@
 //! - [`sys`]: kernel calls and ABI only, one file per primitive, [`Errno`]
 //!   and [`sys::OwnedFd`]. Nearly all of the `unsafe`.
 //! - [`process`]: starting programs without libc ([`process::Spawn`]).
+//! - [`virt`] (feature `virt`): libvirt's event-loop contract (handles and
+//!   timeouts from any thread) as a companion of the loop; the `capi/`
+//!   crate makes it callable from C, so that libvirt itself runs on it.
 //!
 //! # Example
 //!
@@ -75,6 +78,8 @@ mod source;
 pub mod sys;
 pub mod table;
 mod time;
+#[cfg(feature = "virt")]
+pub mod virt;
 
 #[cfg(feature = "signals")]
 pub use backend::MAX_SIGNAL_THREADS;

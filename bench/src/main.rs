@@ -22,6 +22,7 @@ mod report;
 mod signals;
 mod timers;
 mod tools;
+mod virt;
 mod wake;
 mod workload;
 
@@ -257,6 +258,9 @@ fn main() -> ExitCode {
     results.print(started.elapsed());
     if wanted(&args.only, "files") {
         files::run(args.cfg.quick);
+    }
+    if wanted(&args.only, "virt") {
+        virt::run(&cfg);
     }
     ExitCode::SUCCESS
 }

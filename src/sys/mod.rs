@@ -16,9 +16,11 @@ mod fd;
 pub(crate) mod fd_kind;
 #[cfg(feature = "files")]
 pub(crate) mod fileops;
-#[cfg(feature = "files")]
+#[cfg(any(feature = "files", feature = "virt"))]
 pub(crate) mod futex;
 pub(crate) mod io_uring;
+#[cfg(any(feature = "files", feature = "virt"))]
+pub(crate) mod lock;
 pub(crate) mod mmap;
 mod pidfd;
 #[cfg(feature = "files")]

@@ -254,6 +254,15 @@ pub fn temp_path(test: &str) -> PathBuf {
 const WAIT_SYSCALLS: [i64; 4] =
     [libc::SYS_epoll_pwait, libc::SYS_epoll_pwait2, libc::SYS_io_getevents, libc::SYS_io_uring_enter];
 
+/// Under qemu-user, `/proc/<tid>/syscall` is the host kernel's view: the
+/// emulator's own call, numbered for the host. CI's hosts are x86_64, whose
+/// numbers for the same waits (qemu may turn `epoll_pwait` into
+/// `epoll_wait`, and `io_getevents` into `io_pgetevents`) are these.
+#[cfg(not(target_arch = "x86_64"))]
+const HOST_WAIT_SYSCALLS: [i64; 6] = [232, 281, 441, 208, 333, 426];
+#[cfg(target_arch = "x86_64")]
+const HOST_WAIT_SYSCALLS: [i64; 0] = [];
+
 /// Whether thread `tid` of this process is asleep inside one of the
 /// backends' wait system calls (read from `/proc/self/task/<tid>`).
 pub fn blocked_in_wait(tid: i32) -> bool {
@@ -264,7 +273,10 @@ pub fn blocked_in_wait(tid: i32) -> bool {
         return false;
     }
     let Ok(call) = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")) else { return false };
-    call.split_whitespace().next().and_then(|nr| nr.parse::<i64>().ok()).is_some_and(|nr| WAIT_SYSCALLS.contains(&nr))
+    call.split_whitespace()
+        .next()
+        .and_then(|nr| nr.parse::<i64>().ok())
+        .is_some_and(|nr| WAIT_SYSCALLS.contains(&nr) || HOST_WAIT_SYSCALLS.contains(&nr))
 }
 
 /// Waits until thread `tid` is asleep in a backend's wait (how a test

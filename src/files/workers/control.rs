@@ -1,5 +1,5 @@
 //! The worker pool's control block, in memory of its own that never moves:
-//! a futex mutex, the request and completion queues it guards, the word
+//! a futex mutex (`sys::lock`), the request and completion queues it guards, the word
 //! idle workers sleep on, and one record per worker thread.
 //!
 //! Lock order: there is one lock. Nothing blocks while holding it except
@@ -8,8 +8,8 @@
 
 use crate::files::config::MAX_WORKERS;
 use crate::sys::futex;
+use crate::sys::lock::{Guard as LockGuard, Lock};
 use crate::sys::shared_mem::Zeroed;
-use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// A worker record is unused (never started, or reaped).
@@ -100,8 +100,7 @@ pub(crate) struct WorkerSlot {
 
 /// The control block.
 pub(crate) struct Control<const N: usize> {
-    lock: AtomicU32,
-    locked: UnsafeCell<Locked<N>>,
+    locked: Lock<Locked<N>>,
     /// Idle workers sleep while this does not change.
     pub work_seq: AtomicU32,
     /// Whether the completion eventfd was written since the loop last looked.
@@ -121,25 +120,16 @@ pub(crate) struct Control<const N: usize> {
 // SAFETY: integers, atomics, `bool`s and arrays of them: zero is valid
 // (an unlocked lock, empty queues, no workers).
 unsafe impl<const N: usize> Zeroed for Control<N> {}
-// SAFETY: `locked` is only reached through `lock()`, which excludes every
-// other thread; the rest is atomic.
-unsafe impl<const N: usize> Sync for Control<N> {}
-// SAFETY: as above; nothing in it is tied to a thread.
-unsafe impl<const N: usize> Send for Control<N> {}
+// SAFETY: integers and a `bool`: zero is valid (empty queues, no workers).
+unsafe impl<const N: usize> Zeroed for Locked<N> {}
 
 /// Holds the lock; gives the guarded state.
-pub(crate) struct Guard<'a, const N: usize>(&'a Control<N>);
+pub(crate) type Guard<'a, const N: usize> = LockGuard<'a, Locked<N>>;
 
 impl<const N: usize> Control<N> {
-    /// Takes the lock (0 free, 1 held, 2 held with waiters: Drepper's
-    /// futex mutex).
+    /// Takes the lock.
     pub(crate) fn lock(&self) -> Guard<'_, N> {
-        if self.lock.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
-            while self.lock.swap(2, Ordering::Acquire) != 0 {
-                let _ = futex::wait(&self.lock, 2, None, true);
-            }
-        }
-        Guard(self)
+        self.locked.lock()
     }
 
     /// Tells the loop that completions are waiting: writes the completion
@@ -154,30 +144,6 @@ impl<const N: usize> Control<N> {
     pub(crate) fn wake_workers(&self, n: u32) {
         self.work_seq.fetch_add(1, Ordering::Release);
         let _ = futex::wake(&self.work_seq, n, true);
-    }
-}
-
-impl<const N: usize> Drop for Guard<'_, N> {
-    fn drop(&mut self) {
-        if self.0.lock.fetch_sub(1, Ordering::Release) != 1 {
-            self.0.lock.store(0, Ordering::Release);
-            let _ = futex::wake(&self.0.lock, 1, true);
-        }
-    }
-}
-
-impl<const N: usize> core::ops::Deref for Guard<'_, N> {
-    type Target = Locked<N>;
-    fn deref(&self) -> &Locked<N> {
-        // SAFETY: the lock is held: no other thread touches `locked`.
-        unsafe { &*self.0.locked.get() }
-    }
-}
-
-impl<const N: usize> core::ops::DerefMut for Guard<'_, N> {
-    fn deref_mut(&mut self) -> &mut Locked<N> {
-        // SAFETY: as above, and `&mut self` makes this the only borrow.
-        unsafe { &mut *self.0.locked.get() }
     }
 }
 
