@@ -9,6 +9,7 @@
 //! memory when `T` can (see [`Zeroed`]).
 
 use super::futex;
+#[cfg(feature = "files")]
 use super::shared_mem::Zeroed;
 use core::cell::UnsafeCell;
 use core::ops::{Deref, DerefMut};
@@ -36,10 +37,13 @@ pub(crate) struct Lock<T> {
 // the lock shares the value with one thread at a time, which `T: Send` allows.
 unsafe impl<T: Send> Sync for Lock<T> {}
 // SAFETY: a zero word is FREE, and the value is zero-valid when `T` is.
+#[cfg(feature = "files")]
 unsafe impl<T: Zeroed> Zeroed for Lock<T> {}
 
 impl<T> Lock<T> {
-    /// An unlocked lock holding `value` (usable in a `static`).
+    /// An unlocked lock holding `value` (usable in a `static`). The file
+    /// workers' lock is never built: it starts as zeroed memory.
+    #[cfg_attr(not(feature = "virt"), allow(dead_code))]
     pub(crate) const fn new(value: T) -> Self {
         Lock { word: AtomicU32::new(FREE), value: UnsafeCell::new(value) }
     }
