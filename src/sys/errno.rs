@@ -68,6 +68,18 @@ named!(
     ENAMETOOLONG,
     ENOTTY,
     ENXIO,
+    // Sockets (the `net` companions name these in their results).
+    EADDRINUSE,
+    EADDRNOTAVAIL,
+    EAFNOSUPPORT,
+    EALREADY,
+    ECONNABORTED,
+    EHOSTUNREACH,
+    EISCONN,
+    ENETUNREACH,
+    ENOBUFS,
+    ENOTCONN,
+    EPROTO,
 );
 
 impl Errno {

@@ -14,12 +14,17 @@ pub(crate) mod eventfd;
 mod fd;
 pub(crate) mod fd_kind;
 pub(crate) mod io_uring;
+mod iov;
 pub(crate) mod mmap;
 mod pidfd;
 mod prctl;
 mod process;
 mod signal;
 pub(crate) mod signalfd;
+#[cfg(feature = "net")]
+mod sockaddr;
+#[cfg(feature = "net")]
+mod socket;
 pub(crate) mod timerfd;
 mod tty;
 pub(crate) mod vdso;
@@ -28,10 +33,19 @@ mod wait;
 pub use auxv::set_sysinfo_ehdr;
 pub use errno::Errno;
 pub use fd::{OwnedFd, RawFd, check_fd, close, dup, open_readonly, pipe, read, write};
+pub use iov::{MAX_IOV, readv, writev};
 pub use pidfd::{pidfd_open, pidfd_send_signal};
 pub use prctl::{is_child_subreaper, set_child_subreaper, set_parent_death_signal};
 pub use process::{DEFAULT_PATH, ExecPlan, MAX_EXEC_ARGS, ProcessGroup, Spawned, exit_group, spawn};
 pub use signal::*;
 pub use signalfd::SignalfdSiginfo;
+#[cfg(feature = "net")]
+pub use sockaddr::{SockAddr, UNIX_PATH_MAX};
+#[cfg(feature = "net")]
+pub use socket::{
+    AF_INET, AF_INET6, AF_UNIX, Shutdown, accept, bind, connect, listen, local_addr, peer_addr, recv_buffer,
+    send, send_buffer, send_vectored, set_linger_reset, set_nodelay, set_recv_buffer, set_reuse_addr,
+    set_reuse_port, set_send_buffer, set_v6_only, shutdown, socket_error, stream_socket,
+};
 pub use tty::{isatty, tcsetpgrp};
 pub use wait::{ExitStatus, WaitTarget, wait_exit};
