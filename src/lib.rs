@@ -31,6 +31,8 @@
 //! - [`sys`]: kernel calls and ABI only, one file per primitive, [`Errno`]
 //!   and [`sys::OwnedFd`]. Nearly all of the `unsafe`.
 //! - [`process`]: starting programs without libc ([`process::Spawn`]).
+//! - `net` (feature `net`): the Listen, Connect and Stream companions:
+//!   sockets with per-pass budgets and backpressure.
 //!
 //! # Example
 //!
@@ -63,6 +65,8 @@ pub mod backend;
 mod error;
 mod event_loop;
 mod interest;
+#[cfg(feature = "net")]
+pub mod net;
 pub mod process;
 #[cfg(feature = "rt")]
 #[allow(unsafe_code)]

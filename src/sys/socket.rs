@@ -36,6 +36,17 @@ pub fn stream_socket(family: u32) -> Result<OwnedFd, Errno> {
     Ok(OwnedFd::from_new(fd as RawFd))
 }
 
+/// A connected pair of non-blocking, close-on-exec Unix stream sockets.
+pub fn socket_pair() -> Result<(OwnedFd, OwnedFd), Errno> {
+    let mut fds = [0i32; 2];
+    let ty = k::SOCK_STREAM | g::O_NONBLOCK | g::O_CLOEXEC;
+    // SAFETY: `fds` is a writable array of two i32, as socketpair expects.
+    check(unsafe {
+        sc::syscall4(g::__NR_socketpair as usize, k::AF_UNIX as usize, ty as usize, 0, fds.as_mut_ptr() as usize)
+    })?;
+    Ok((OwnedFd::from_new(fds[0]), OwnedFd::from_new(fds[1])))
+}
+
 /// Binds `fd` to `addr`.
 pub fn bind(fd: RawFd, addr: &SockAddr) -> Result<(), Errno> {
     // SAFETY: the pointer and length describe `addr`'s bytes, read only.
