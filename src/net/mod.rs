@@ -26,4 +26,4 @@ mod stream_loop;
 pub use addr::{AddrError, SocketAddr, UnixAddr};
 pub use connect::{ConnectEvent, ConnectFn, ConnectId, Connector};
 pub use listen::{AcceptEvent, AcceptFn, ListenId, ListenOptions, ListenStats, Listeners};
-pub use stream::{StreamEvent, StreamFn, StreamHandlers, StreamId, StreamOptions, StreamStats, Streams};
+pub use stream::{StreamEvent, StreamFn, StreamHandlers, StreamId, StreamOptions, StreamStats, Streams, Writer};

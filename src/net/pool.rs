@@ -79,6 +79,15 @@ impl<const S: usize, const BUF: usize> Pool<S, BUF> {
         if i == NONE { &mut [] } else { &mut self.memory[Self::range(kind, i)] }
     }
 
+    /// Read buffer `r` and write buffer `w` at once (either may be `NONE`:
+    /// empty); the two halves of the pool never overlap.
+    pub(crate) fn read_and_write(&mut self, r: BufIndex, w: BufIndex) -> (&[u8], &mut [u8]) {
+        let (reads, writes) = self.memory.split_at_mut(S * BUF);
+        let r = if r == NONE { &[][..] } else { &reads[r as usize * BUF..(r as usize + 1) * BUF] };
+        let w = if w == NONE { &mut [][..] } else { &mut writes[w as usize * BUF..(w as usize + 1) * BUF] };
+        (r, w)
+    }
+
     /// Buffers in use (read, write).
     pub(crate) fn in_use(&self) -> (usize, usize) {
         (S - self.free_read.len(), S - self.free_write.len())
@@ -99,6 +108,8 @@ mod tests {
         p.get_mut(Kind::Write, w).fill(2);
         assert!(p.get(Kind::Read, b).iter().all(|&x| x == 0));
         assert!(p.get(Kind::Read, a).iter().all(|&x| x == 1));
+        let (r, w2) = p.read_and_write(a, w);
+        assert!(r.iter().all(|&x| x == 1) && w2.iter().all(|&x| x == 2));
         assert_eq!(p.in_use(), (2, 1));
         p.give(Kind::Read, a);
         assert_eq!(p.take(Kind::Read), a);

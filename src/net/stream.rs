@@ -207,6 +207,9 @@ pub(crate) mod flag {
     pub const THROTTLED: u16 = 64;
     /// Not a socket: write with writev (no MSG_NOSIGNAL).
     pub const NOT_SOCKET: u16 = 128;
+    /// The kernel reported a hang-up or error: the end is in the queue, so
+    /// a short read does not mean "empty" any more.
+    pub const HUP: u16 = 256;
 }
 
 /// Membership of the two work queues; kept across a slot's reuse, so a
@@ -258,6 +261,35 @@ impl<L: LoopTypes> Slot<L> {
 
     pub(crate) fn has(&self, f: u16) -> bool {
         self.flags & f != 0
+    }
+}
+
+/// Appends to a stream's write buffer inside [`Streams::respond`].
+pub struct Writer<'a> {
+    buf: &'a mut [u8],
+    head: usize,
+    len: usize,
+}
+
+impl Writer<'_> {
+    /// Copies as much of `bytes` as fits and returns how much that was.
+    pub fn write(&mut self, bytes: &[u8]) -> usize {
+        let cap = self.buf.len();
+        let n = bytes.len().min(cap - self.len);
+        if n == 0 {
+            return 0;
+        }
+        let tail = (self.head + self.len) % cap;
+        let first = n.min(cap - tail);
+        self.buf[tail..tail + first].copy_from_slice(&bytes[..first]);
+        self.buf[..n - first].copy_from_slice(&bytes[first..n]);
+        self.len += n;
+        n
+    }
+
+    /// Bytes that still fit.
+    pub fn room(&self) -> usize {
+        self.buf.len() - self.len
     }
 }
 
@@ -492,6 +524,47 @@ impl<L: LoopTypes, const S: usize, const BUF: usize> Streams<L, S, BUF> {
         }
         self.queue_flush(id.slot);
         Ok(n)
+    }
+
+    /// Lets `f` answer what came in one go: it gets the unconsumed input
+    /// and a [`Writer`] into the write buffer, and returns how many input
+    /// bytes it used (consumed afterwards). What an echo or a
+    /// request-response protocol does, without copying the input first.
+    ///
+    /// Errors: `NotFound` for a stale id; `Os(EPIPE)` after `close` or
+    /// `shutdown_write` (`f` does not run).
+    pub fn respond<F: FnOnce(&[u8], &mut Writer<'_>) -> usize>(&mut self, id: StreamId, f: F) -> Result<usize, Error> {
+        let high = self.options.high;
+        let i = id.slot as usize;
+        match self.slot(id) {
+            None => return Err(Error::NotFound),
+            Some(s) if s.has(flag::CLOSING | flag::SHUT_WR) => return Err(Error::Os(Errno::EPIPE)),
+            Some(_) => {}
+        }
+        let s = &mut self.slots[i];
+        if s.wbuf == NONE {
+            s.wbuf = self.pool.take(Kind::Write);
+            s.w_head = 0;
+        }
+        let (rbuf, wbuf) = (s.rbuf, s.wbuf);
+        let (start, end) = (s.r_start as usize, s.r_end as usize);
+        let (input, out) = self.pool.read_and_write(rbuf, wbuf);
+        let mut w = Writer { buf: out, head: s.w_head as usize, len: s.w_len as usize };
+        let used = f(&input[start.min(input.len())..end.min(input.len())], &mut w);
+        s.w_len = w.len as u32;
+        if s.w_len == 0 {
+            self.pool.give(Kind::Write, s.wbuf);
+            s.wbuf = NONE;
+            s.w_head = 0;
+        } else {
+            if s.w_len >= high && !s.has(flag::THROTTLED) {
+                s.flags |= flag::THROTTLED;
+                self.stats.throttles += 1;
+            }
+            self.queue_flush(id.slot);
+        }
+        self.consume(id, used);
+        Ok(used.min(end - start))
     }
 
     /// Closes the stream once its write buffer is flushed (nothing more

@@ -106,10 +106,11 @@ impl<L: LoopTypes, const S: usize, const BUF: usize> Streams<L, S, BUF> {
                 s.r_end += n as u32;
                 s.read_this_pass = s.read_this_pass.saturating_add(n as u32);
                 self.stats.read_bytes += n as u64;
-                if n < room {
+                if n < room && !s.has(flag::HUP) {
                     // A short read emptied the socket: a later arrival is a
                     // new edge (and level mode reports again anyway), so the
-                    // read that would say EAGAIN is saved.
+                    // read that would say EAGAIN is saved. Not after a
+                    // hang-up: its end of file came with the same edge.
                     s.flags &= !flag::READABLE;
                 }
                 Next::Call(s.handlers.map_or(ev_ignore::<L> as StreamFn<L>, |h| h.data), Self::event(s, id))

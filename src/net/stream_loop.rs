@@ -13,7 +13,7 @@ use super::stream_io::Next;
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::sys::OwnedFd;
-use crate::{Interest, Loop, PhaseEvent, Side, TimerEvent, Trigger, WatchEvent, WatchOptions};
+use crate::{Interest, Loop, PhaseEvent, Ready, Side, TimerEvent, Trigger, WatchEvent, WatchOptions};
 use core::time::Duration;
 
 /// Interest bits kept per stream (level-triggered mode).
@@ -218,6 +218,9 @@ fn on_ready<C, const W: usize, const T: usize, B: Backend, const S: usize, const
 {
     let id = StreamId::from_key(ev.data());
     let Some(s) = ctx.as_mut().slot_mut(id) else { return };
+    if ev.ready().intersects(Ready::HANGUP | Ready::READ_HANGUP | Ready::ERROR) {
+        s.flags |= flag::HUP;
+    }
     match ev.side() {
         Side::Read => {
             s.flags |= flag::READABLE;
