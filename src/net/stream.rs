@@ -182,6 +182,9 @@ pub struct StreamStats {
     pub write_bytes: u64,
     /// Reads and writes that found nothing to do (`EAGAIN`).
     pub would_block: u64,
+    /// Flushes the kernel did not take whole (socket full: a short write
+    /// or `EAGAIN`); the rest goes when it says writable again.
+    pub write_full: u64,
     /// Times a stream spent its read quantum and continued next pass.
     pub yields: u64,
     /// Times a stream went above high water and stopped reading.

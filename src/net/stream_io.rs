@@ -164,10 +164,12 @@ impl<L: LoopTypes, const S: usize, const BUF: usize> Streams<L, S, BUF> {
                     s.w_len -= n as u32;
                     if n < len {
                         s.flags &= !flag::WRITABLE;
+                        self.stats.write_full += 1;
                     }
                 }
                 Err(Errno::EAGAIN) => {
                     self.stats.would_block += 1;
+                    self.stats.write_full += 1;
                     s.flags &= !flag::WRITABLE;
                 }
                 Err(Errno::ENOTSOCK) if !s.has(flag::NOT_SOCKET) => {
