@@ -111,7 +111,6 @@ fn fail(out: &mut dyn core::fmt::Write, what: &str, e: linux_event::Error) -> i3
     1
 }
 
-
 #[cfg(linux_event_nolibc)]
 fn flush(_out: &mut dyn core::fmt::Write) {}
 #[cfg(not(linux_event_nolibc))]

@@ -14,8 +14,8 @@ mod common;
 use common::{Config, Loop, PATIENCE};
 use core::time::Duration;
 use linux_event::net::{
-    AcceptEvent, ConnectEvent, Connector, ListenId, ListenOptions, Listeners, SocketAddr, StreamEvent,
-    StreamHandlers, StreamId, StreamOptions, Streams,
+    AcceptEvent, ConnectEvent, Connector, ListenId, ListenOptions, Listeners, SocketAddr, StreamEvent, StreamHandlers,
+    StreamId, StreamOptions, Streams,
 };
 use linux_event::sys::{self, OwnedFd};
 use linux_event::{Errno, Trigger};

@@ -201,7 +201,8 @@ impl AsMut<Streams<RoleLoop, 512, BUF>> for Role {
 
 /// First byte `S`: send 100 MB; `E`: echo what follows.
 const SOURCE_BYTES: u64 = 100 * 1024 * 1024;
-const ROLE: StreamHandlers<RoleLoop> = StreamHandlers::new(role_data).drained(role_drained).closed(role_end).error(role_end);
+const ROLE: StreamHandlers<RoleLoop> =
+    StreamHandlers::new(role_data).drained(role_drained).closed(role_end).error(role_end);
 
 fn role_data(lp: &mut RoleLoop, r: &mut Role, ev: StreamEvent) {
     let id = ev.id();

@@ -17,6 +17,7 @@ mod children;
 mod ffi;
 mod idle;
 mod measure;
+mod net;
 mod report;
 mod signals;
 mod timers;
@@ -32,7 +33,7 @@ use workload::{Config, Impl};
 const USAGE: &str = "usage: linux-event-bench [--quick] [--reps N] [--only LIST] [--impls LIST] [--no-tools]
   --quick       fewer repetitions and shorter runs (under a minute)
   --reps N      repetitions of every case (default 9, --quick 3; timers at 1M: 5, --quick 1)
-  --only LIST   comma-separated: chain, timers, wake, signals, children, syscalls, callgrind
+  --only LIST   comma-separated: chain, timers, wake, signals, children, syscalls, callgrind, net
   --impls LIST  comma-separated: ours, libev, libevent, mio, raw
   --no-tools    skip strace and callgrind";
 
@@ -254,6 +255,9 @@ fn main() -> ExitCode {
         progress("");
     }
     results.print(started.elapsed());
+    if wanted(&args.only, "net") {
+        net::run(&cfg);
+    }
     ExitCode::SUCCESS
 }
 

@@ -164,9 +164,8 @@ impl SocketAddr {
             SocketAddr::V4(a) => SockAddr::v4(*a),
             SocketAddr::V6(a) => SockAddr::v6(*a),
             // Length and NUL were checked when the UnixAddr was made.
-            SocketAddr::Unix(u) => SockAddr::unix(u.as_bytes(), u.is_abstract()).unwrap_or(SockAddr::v4(
-                SocketAddrV4::new(core::net::Ipv4Addr::UNSPECIFIED, 0),
-            )),
+            SocketAddr::Unix(u) => SockAddr::unix(u.as_bytes(), u.is_abstract())
+                .unwrap_or(SockAddr::v4(SocketAddrV4::new(core::net::Ipv4Addr::UNSPECIFIED, 0))),
         }
     }
 

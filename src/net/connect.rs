@@ -136,9 +136,7 @@ impl<L: LoopTypes, const N: usize> Connector<L, N> {
 
     /// Ends `id`: takes its registrations' ids and the result to deliver.
     fn finish(&mut self, id: ConnectId, outcome: Result<(), Errno>) -> Option<Finished<L>> {
-        if self.pending(id).is_none() {
-            return None;
-        }
+        self.pending(id)?;
         let p = self.slots[id.slot as usize].take()?;
         let result = outcome.map(|()| p.fd);
         Some(Finished {

@@ -358,8 +358,15 @@ where
         let id = ListenId { slot: i as u32, generation: self.generations[i].wrapping_add(1) };
         let watch = lp.watch(fd.as_raw_fd(), Interest::READ, id.key(), on_ready::<C, W, T, B, N>)?;
         self.generations[i] = id.generation;
-        self.slots[i] =
-            Some(Slot { fd, watch: Some(watch), pause: None, options, data, callback: on_accept, stats: ListenStats::default() });
+        self.slots[i] = Some(Slot {
+            fd,
+            watch: Some(watch),
+            pause: None,
+            options,
+            data,
+            callback: on_accept,
+            stats: ListenStats::default(),
+        });
         Ok(id)
     }
 
@@ -413,12 +420,12 @@ where
     /// Turns the watcher off; with `timed`, arms the pause timer.
     fn pause(&mut self, lp: &mut Loop<C, W, T, B>, id: ListenId, timed: bool) {
         let Some(s) = self.slot_mut(id) else { return };
-        if let Some(w) = s.watch {
-            if lp.disable(w, Interest::READ).is_err() {
-                // Cannot even disable: take it out for good (resume re-adds).
-                lp.remove(w);
-                s.watch = None;
-            }
+        if let Some(w) = s.watch
+            && lp.disable(w, Interest::READ).is_err()
+        {
+            // Cannot even disable: take it out for good (resume re-adds).
+            lp.remove(w);
+            s.watch = None;
         }
         if timed && s.pause.is_none() {
             // A full timer table leaves the listener disabled until `resume`.

@@ -24,8 +24,7 @@ const WRITE: u8 = 2;
 /// one stream gets per pass before the rest waits for the next.
 const FLUSH_ROUNDS: usize = 4;
 
-impl<C, const W: usize, const T: usize, B: Backend, const S: usize, const BUF: usize>
-    Streams<Loop<C, W, T, B>, S, BUF>
+impl<C, const W: usize, const T: usize, B: Backend, const S: usize, const BUF: usize> Streams<Loop<C, W, T, B>, S, BUF>
 where
     C: AsMut<Streams<Loop<C, W, T, B>, S, BUF>>,
 {

@@ -30,7 +30,8 @@ pub(crate) struct IoSlices<'a> {
 
 impl<'a> IoSlices<'a> {
     pub(crate) fn new(bufs: &[&'a [u8]]) -> Self {
-        let mut s = IoSlices { iov: [IoVec { base: 0, len: 0 }; MAX_IOV], count: 0, _borrow: core::marker::PhantomData };
+        let mut s =
+            IoSlices { iov: [IoVec { base: 0, len: 0 }; MAX_IOV], count: 0, _borrow: core::marker::PhantomData };
         for b in bufs.iter().filter(|b| !b.is_empty()).take(MAX_IOV) {
             s.iov[s.count] = IoVec { base: b.as_ptr() as usize, len: b.len() };
             s.count += 1;
@@ -39,7 +40,8 @@ impl<'a> IoSlices<'a> {
     }
 
     fn new_mut(bufs: &mut [&'a mut [u8]]) -> Self {
-        let mut s = IoSlices { iov: [IoVec { base: 0, len: 0 }; MAX_IOV], count: 0, _borrow: core::marker::PhantomData };
+        let mut s =
+            IoSlices { iov: [IoVec { base: 0, len: 0 }; MAX_IOV], count: 0, _borrow: core::marker::PhantomData };
         for b in bufs.iter_mut().filter(|b| !b.is_empty()).take(MAX_IOV) {
             s.iov[s.count] = IoVec { base: b.as_mut_ptr() as usize, len: b.len() };
             s.count += 1;

@@ -43,9 +43,9 @@ pub use signalfd::SignalfdSiginfo;
 pub use sockaddr::{SockAddr, UNIX_PATH_MAX};
 #[cfg(feature = "net")]
 pub use socket::{
-    AF_INET, AF_INET6, AF_UNIX, Shutdown, accept, bind, connect, listen, local_addr, peer_addr, recv_buffer,
-    send, send_buffer, send_vectored, set_linger_reset, set_nodelay, set_recv_buffer, set_reuse_addr,
-    set_reuse_port, set_send_buffer, set_v6_only, shutdown, socket_error, socket_pair, stream_socket,
+    AF_INET, AF_INET6, AF_UNIX, Shutdown, accept, bind, connect, listen, local_addr, peer_addr, recv_buffer, send,
+    send_buffer, send_vectored, set_linger_reset, set_nodelay, set_recv_buffer, set_reuse_addr, set_reuse_port,
+    set_send_buffer, set_v6_only, shutdown, socket_error, socket_pair, stream_socket,
 };
 pub use tty::{isatty, tcsetpgrp};
 pub use wait::{ExitStatus, WaitTarget, wait_exit};

@@ -87,8 +87,7 @@ pub fn accept(fd: RawFd) -> Result<(OwnedFd, SockAddr), Errno> {
 /// `EALREADY`).
 pub fn connect(fd: RawFd, addr: &SockAddr) -> Result<(), Errno> {
     // SAFETY: the pointer and length describe `addr`'s bytes, read only.
-    check(unsafe { sc::syscall3(g::__NR_connect as usize, fd as usize, addr.as_ptr(), addr.len() as usize) })
-        .map(drop)
+    check(unsafe { sc::syscall3(g::__NR_connect as usize, fd as usize, addr.as_ptr(), addr.len() as usize) }).map(drop)
 }
 
 /// Ends one or both directions of a connection.
@@ -262,15 +261,8 @@ struct MsgHdr {
 /// [`MAX_IOV`] buffers are sent per call; the count says how far it got.
 pub fn send_vectored(fd: RawFd, bufs: &[&[u8]]) -> Result<usize, Errno> {
     let iov = IoSlices::new(bufs);
-    let msg = MsgHdr {
-        name: 0,
-        name_len: 0,
-        iov: iov.as_ptr(),
-        iov_len: iov.count(),
-        control: 0,
-        control_len: 0,
-        flags: 0,
-    };
+    let msg =
+        MsgHdr { name: 0, name_len: 0, iov: iov.as_ptr(), iov_len: iov.count(), control: 0, control_len: 0, flags: 0 };
     const { assert!(MAX_IOV <= 1024) };
     retry(|| {
         // SAFETY: `msg` points at `iov`'s iovecs, which describe the

@@ -8,8 +8,13 @@
 use std::process::{Command, ExitCode};
 
 /// Each static example and the library features it needs (`rt` always).
-const EXAMPLES: &[(&str, &[&str])] =
-    &[("nolibc_hello", &[]), ("nolibc_loop", &[]), ("init", &["waker", "signals", "children"]), ("echo", &["net"]), ("http_hello", &["net"])];
+const EXAMPLES: &[(&str, &[&str])] = &[
+    ("nolibc_hello", &[]),
+    ("nolibc_loop", &[]),
+    ("init", &["waker", "signals", "children"]),
+    ("echo", &["net"]),
+    ("http_hello", &["net"]),
+];
 
 const DEFAULT_TARGETS: &[&str] = &["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
 
