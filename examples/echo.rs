@@ -1,4 +1,4 @@
-//! An echo server on the net companions: `echo [ADDR...]` listens on each
+//! An echo server on the net companions: `echo [--level] [ADDR...]` listens on each
 //! address (default `127.0.0.1:7777`; `[::1]:7777`, `unix:/path`, `@name`
 //! work too), prints `listening on ADDR` for each (with the port the kernel
 //! chose for `:0`), and sends every byte back. A peer's end of file closes
@@ -67,7 +67,11 @@ fn serve(addrs: &[&str], out: &mut dyn core::fmt::Write) -> i32 {
         Ok(lp) => lp,
         Err(e) => return fail(out, "loop", e),
     };
-    let mut echo = match Streams::new() {
+    // `--level`: level-triggered stream watchers (to compare syscalls).
+    let level = addrs.first() == Some(&"--level");
+    let addrs = if level { &addrs[1..] } else { addrs };
+    let trigger = if level { linux_event::Trigger::Level } else { linux_event::Trigger::Edge };
+    let mut echo = match Streams::with_options(linux_event::net::StreamOptions::new().trigger(trigger)) {
         Ok(streams) => Echo { listen: Listeners::new(), streams },
         Err(e) => return fail(out, "buffer pool", e),
     };
