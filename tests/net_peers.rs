@@ -394,8 +394,11 @@ fn emfile_storm_pauses_accept_and_serves_everyone() {
     let [passes, accepted, pauses, closed] = nums[..] else { panic!("server said {line:?}") };
     assert_eq!((accepted, closed), (CLIENTS, CLIENTS), "{line}");
     assert!(pauses >= 1, "the fd limit was never reached: {line}");
-    // A handful of passes per client plus one per pause; a loop spinning
-    // on EMFILE would make hundreds of thousands a second.
-    assert!(passes <= 20 * CLIENTS + 4 * pauses, "{line}");
+    eprintln!("emfile storm: {line}");
+    // A handful of passes per client, and at most one pause per resume
+    // (each close resumes, and so does each timer); a loop spinning on
+    // EMFILE would count both by the hundred thousand a second.
+    assert!(passes <= 20 * CLIENTS, "{line}");
+    assert!(pauses <= 2 * CLIENTS, "{line}");
     assert!(s.child.wait().unwrap().success());
 }
