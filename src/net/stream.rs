@@ -315,6 +315,9 @@ impl Writer<'_> {
 /// buffers are reused last-in first-out, so untouched pages are never
 /// paged in.
 ///
+/// Drop the loop before the companion, or [`detach`](Self::detach) it
+/// first: the loop's watchers name the companion's streams.
+///
 /// ```
 /// use linux_event::Loop;
 /// use linux_event::net::{StreamEvent, StreamHandlers, Streams};
