@@ -34,6 +34,8 @@
 //! - [`virt`] (feature `virt`): libvirt's event-loop contract (handles and
 //!   timeouts from any thread) as a companion of the loop; the `capi/`
 //!   crate makes it callable from C, so that libvirt itself runs on it.
+//! - `net` (feature `net`): the Listen, Connect and Stream companions:
+//!   sockets with per-pass budgets and backpressure.
 //!
 //! # Example
 //!
@@ -68,6 +70,8 @@ mod event_loop;
 #[cfg(feature = "files")]
 pub mod files;
 mod interest;
+#[cfg(feature = "net")]
+pub mod net;
 pub mod process;
 #[cfg(feature = "rt")]
 #[allow(unsafe_code)]

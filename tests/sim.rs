@@ -669,6 +669,27 @@ mod phases {
         assert_eq!(log, ["due"]);
     }
 
+    #[test]
+    fn a_stop_from_a_prepare_callback_keeps_the_wait_from_blocking_and_ends_run() {
+        let mut lp: Lp = Loop::with_backend(Sim::new()).unwrap();
+        lp.watch(3, Interest::READ, 0, |_, log, _| log.push("io")).unwrap();
+        lp.prepare(0, |lp, log, _| {
+            log.push("prepare");
+            lp.stop();
+        })
+        .unwrap();
+        // Nothing is ready and no timer is pending: a blocking wait stalls.
+        lp.sim().set_stall_error(Some(linux_event::Errno::EIO));
+        let mut log = Vec::new();
+        assert_eq!(lp.run(&mut log), Ok(()));
+        assert_eq!(log, ["prepare"]);
+        // What is ready when the stop was asked for is still collected.
+        lp.sim().set_ready(3, Ready::READABLE).unwrap();
+        log.clear();
+        assert_eq!(lp.run(&mut log), Ok(()));
+        assert_eq!(log, ["prepare", "io"]);
+    }
+
     #[derive(Default)]
     struct Walk {
         log: Vec<&'static str>,

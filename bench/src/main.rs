@@ -18,6 +18,7 @@ mod ffi;
 mod files;
 mod idle;
 mod measure;
+mod net;
 mod report;
 mod signals;
 mod timers;
@@ -34,7 +35,7 @@ use workload::{Config, Impl};
 const USAGE: &str = "usage: linux-event-bench [--quick] [--reps N] [--only LIST] [--impls LIST] [--no-tools]
   --quick       fewer repetitions and shorter runs (under a minute)
   --reps N      repetitions of every case (default 9, --quick 3; timers at 1M: 5, --quick 1)
-  --only LIST   comma-separated: chain, timers, wake, signals, children, syscalls, callgrind, files
+  --only LIST   comma-separated: chain, timers, wake, signals, children, syscalls, callgrind, files, virt, net
   --impls LIST  comma-separated: ours, libev, libevent, mio, raw
   --no-tools    skip strace and callgrind";
 
@@ -261,6 +262,9 @@ fn main() -> ExitCode {
     }
     if wanted(&args.only, "virt") {
         virt::run(&cfg);
+    }
+    if wanted(&args.only, "net") {
+        net::run(&cfg);
     }
     ExitCode::SUCCESS
 }

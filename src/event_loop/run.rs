@@ -89,6 +89,12 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         if self.children.scan_owed {
             deadline = Some(self.now);
         }
+        // A prepare callback (or an earlier callback of this `run_once`'s
+        // caller) asked to stop: the pass still collects what is ready, but
+        // does not sit in the kernel first.
+        if self.stop_requested {
+            deadline = Some(self.now);
+        }
         let batch = self.batch.min(W);
         let waited = self.backend.wait(&mut self.events[..batch], deadline);
         let n = match waited {

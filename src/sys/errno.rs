@@ -77,6 +77,18 @@ named!(
     ESPIPE,
     EMLINK,
     EDQUOT,
+    // Sockets (the `net` companions name these in their results).
+    EADDRINUSE,
+    EADDRNOTAVAIL,
+    EAFNOSUPPORT,
+    EALREADY,
+    ECONNABORTED,
+    EHOSTUNREACH,
+    EISCONN,
+    ENETUNREACH,
+    ENOBUFS,
+    ENOTCONN,
+    EPROTO,
 );
 
 impl Errno {

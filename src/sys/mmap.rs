@@ -74,6 +74,19 @@ impl<T: Copy> Anon<T> {
     }
 }
 
+#[cfg(feature = "net")]
+impl Anon<u8> {
+    /// `len` zero bytes, none of them touched: the kernel brings pages in
+    /// when they are first written, so a large pool costs only what is used.
+    pub(crate) fn zeroed(len: usize) -> Result<Anon<u8>, Errno> {
+        let prot = k::PROT_READ | k::PROT_WRITE;
+        let flags = k::MAP_PRIVATE | k::MAP_ANONYMOUS;
+        let ptr = map(len.max(1), prot, flags, -1, 0)?;
+        // A fresh anonymous mapping reads as zero bytes: every u8 is valid.
+        Ok(Anon { ptr, len, _owns: PhantomData })
+    }
+}
+
 impl<T: Copy> core::ops::Deref for Anon<T> {
     type Target = [T];
     fn deref(&self) -> &[T] {

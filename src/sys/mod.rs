@@ -19,6 +19,7 @@ pub(crate) mod fileops;
 #[cfg(any(feature = "files", feature = "virt"))]
 pub(crate) mod futex;
 pub(crate) mod io_uring;
+mod iov;
 #[cfg(any(feature = "files", feature = "virt"))]
 pub(crate) mod lock;
 pub(crate) mod mmap;
@@ -31,6 +32,10 @@ pub(crate) mod process;
 pub(crate) mod shared_mem;
 mod signal;
 pub(crate) mod signalfd;
+#[cfg(feature = "net")]
+mod sockaddr;
+#[cfg(feature = "net")]
+mod socket;
 #[cfg(feature = "files")]
 pub(crate) mod statx;
 #[cfg(feature = "files")]
@@ -44,10 +49,19 @@ pub use auxv::set_sysinfo_ehdr;
 pub use cstr_array::{CStrArray, CStrArrayIter, CStrArrayMut};
 pub use errno::Errno;
 pub use fd::{OwnedFd, RawFd, check_fd, close, dup, open_readonly, pipe, read, write};
+pub use iov::{MAX_IOV, readv, writev};
 pub use pidfd::{pidfd_open, pidfd_send_signal};
 pub use prctl::{is_child_subreaper, set_child_subreaper, set_parent_death_signal};
 pub use process::{ProcessGroup, Spawned, exit_group};
 pub use signal::*;
 pub use signalfd::SignalfdSiginfo;
+#[cfg(feature = "net")]
+pub use sockaddr::{SockAddr, UNIX_PATH_MAX};
+#[cfg(feature = "net")]
+pub use socket::{
+    AF_INET, AF_INET6, AF_UNIX, Shutdown, accept, bind, connect, listen, local_addr, peer_addr, recv_buffer, send,
+    send_buffer, send_vectored, set_linger_reset, set_nodelay, set_recv_buffer, set_reuse_addr, set_reuse_port,
+    set_send_buffer, set_v6_only, shutdown, socket_error, socket_pair, stream_socket,
+};
 pub use tty::{isatty, tcsetpgrp};
 pub use wait::{ExitStatus, WaitTarget, wait_exit};

@@ -13,6 +13,8 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ("nolibc_loop", &[]),
     ("init", &["waker", "signals", "children"]),
     ("nolibc_files", &["files"]),
+    ("echo", &["net"]),
+    ("http_hello", &["net"]),
 ];
 
 const DEFAULT_TARGETS: &[&str] = &["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
