@@ -76,7 +76,6 @@ pub mod process;
 #[cfg(feature = "rt")]
 #[allow(unsafe_code)]
 pub mod rt;
-#[allow(unsafe_code)]
 mod source;
 #[allow(unsafe_code)]
 pub mod sys;
