@@ -19,11 +19,13 @@ fn here() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Compiles `source` (under capi/tests) into a program next to this test.
-fn build(source: &str, extra: &[String]) -> PathBuf {
+/// Compiles `source` (under capi/tests) into the program `name` next to
+/// this test. Each test names its own program: tests run in parallel, and
+/// one running a program another is still linking gets EACCES.
+fn build(source: &str, name: &str, extra: &[String]) -> PathBuf {
     let lib = static_lib();
     assert!(lib.exists(), "{} is missing (cargo builds it with the crate)", lib.display());
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(source.trim_end_matches(".c"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let status = Command::new(&cc)
         .args(["-std=gnu11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pthread"])
@@ -59,7 +61,7 @@ fn run(program: &Path, backend: &str) {
 
 #[test]
 fn contract_in_c_on_every_backend() {
-    let program = build("contract.c", &[]);
+    let program = build("contract.c", "contract", &[]);
     for backend in ["epoll", "linux-aio", "io_uring"] {
         run(&program, backend);
     }
@@ -80,7 +82,7 @@ fn real_libvirt_runs_on_it() {
         eprintln!("{note}");
         return;
     };
-    let program = build("libvirt.c", &flags);
+    let program = build("libvirt.c", "libvirt-test-driver", &flags);
     for backend in ["epoll", "io_uring"] {
         run(&program, backend);
     }
@@ -163,7 +165,7 @@ fn real_libvirt_through_libvirtd() {
             return;
         }
     };
-    let program = build("libvirt.c", &flags);
+    let program = build("libvirt.c", "libvirt-through-libvirtd", &flags);
     let uri = format!("test+unix:///default?socket={}", daemon.socket().display());
     for backend in ["epoll", "io_uring"] {
         let out = Command::new(&program).arg(&uri).env("LINUX_EVENT_BACKEND", backend).output().unwrap();
