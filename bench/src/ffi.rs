@@ -21,6 +21,8 @@ pub struct TimerArgs {
     pub order_rearm: *const u32,
     pub order_cancel: *const u32,
     pub near: *const u64,
+    pub from_main: i32,
+    pub keep: i32,
 }
 
 /// `struct timer_result`.

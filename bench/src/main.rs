@@ -85,7 +85,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// `--child idle IMPL PASSES`, `--child chain IMPL N WRITES`,
-/// `--child timers IMPL N`, `--child signals IMPL N` or
+/// `--child timers IMPL N [callback|main|reused]`, `--child signals IMPL N` or
 /// `--child children IMPL N ONE`: one run, nothing printed, for strace,
 /// callgrind or a profiler.
 fn run_child(args: &[String]) -> Result<(), String> {
@@ -103,7 +103,11 @@ fn run_child(args: &[String]) -> Result<(), String> {
         }
         Some("timers") => {
             let n = num(2)? as usize;
-            let r = timers::run_once(imp, &timers::Plan::new(n, 1))?;
+            let mode = match args.get(3) {
+                Some(m) => timers::Mode::parse(m).ok_or_else(|| format!("bad timer mode {m:?}"))?,
+                None => timers::Mode::Callback,
+            };
+            let r = timers::run_once(imp, std::rc::Rc::new(timers::Plan::new(n, 1)), mode, false)?;
             if r.fired == n as i64 { Ok(()) } else { Err(format!("{} of {n} timers fired", r.fired)) }
         }
         Some("signals") => {
