@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release -p linux-event-bench -- [--quick] [--reps N]
 //!     [--only chain,timers,wake,signals,children,syscalls,callgrind]
-//!     [--impls ours,libev,...]
+//!     [--impls ours,libev,...] [--cases 10k,10k main,...]
 //! ```
 //!
 //! `--child idle|chain IMPL ...` is how the binary runs itself under strace
@@ -30,11 +30,13 @@ use report::Results;
 use std::process::ExitCode;
 use workload::{Config, Impl};
 
-const USAGE: &str = "usage: linux-event-bench [--quick] [--reps N] [--only LIST] [--impls LIST] [--no-tools]
+const USAGE: &str =
+    "usage: linux-event-bench [--quick] [--reps N] [--only LIST] [--impls LIST] [--cases LIST] [--no-tools]
   --quick       fewer repetitions and shorter runs (under a minute)
   --reps N      repetitions of every case (default 9, --quick 3; timers at 1M: 5, --quick 1)
   --only LIST   comma-separated: chain, timers, wake, signals, children, syscalls, callgrind, files
   --impls LIST  comma-separated: ours, libev, libevent, mio, raw
+  --cases LIST  comma-separated case labels (as printed: n=100, 10k, 10k main, ...); default all
   --no-tools    skip strace and callgrind";
 
 /// The stack of the threads that hold loops: linux-event's loop with a
@@ -44,6 +46,7 @@ const BIG_STACK: usize = 1 << 30;
 struct Args {
     cfg: Config,
     only: Option<Vec<String>>,
+    cases: Option<Vec<String>>,
     impls: Vec<Impl>,
     tools: bool,
     child: Option<Vec<String>>,
@@ -53,6 +56,7 @@ fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         cfg: Config { quick: false, reps: None, cpu_single: -1, cpu_pair: (-1, -1) },
         only: None,
+        cases: None,
         impls: Impl::ALL.to_vec(),
         tools: true,
         child: None,
@@ -64,6 +68,9 @@ fn parse_args() -> Result<Args, String> {
             "--reps" => {
                 let n = it.next().and_then(|s| s.parse().ok()).filter(|&n| n > 0);
                 a.cfg.reps = Some(n.ok_or("--reps wants a positive number")?);
+            }
+            "--cases" => {
+                a.cases = Some(it.next().ok_or("--cases wants a list")?.split(',').map(String::from).collect())
             }
             "--only" => a.only = Some(it.next().ok_or("--only wants a list")?.split(',').map(String::from).collect()),
             "--impls" => {
@@ -85,7 +92,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// `--child idle IMPL PASSES`, `--child chain IMPL N WRITES`,
-/// `--child timers IMPL N [callback|main|reused]`, `--child signals IMPL N` or
+/// `--child timers IMPL N [callback|main|reused [REPS]]`, `--child signals IMPL N` or
 /// `--child children IMPL N ONE`: one run, nothing printed, for strace,
 /// callgrind or a profiler.
 fn run_child(args: &[String]) -> Result<(), String> {
@@ -107,8 +114,15 @@ fn run_child(args: &[String]) -> Result<(), String> {
                 Some(m) => timers::Mode::parse(m).ok_or_else(|| format!("bad timer mode {m:?}"))?,
                 None => timers::Mode::Callback,
             };
-            let r = timers::run_once(imp, std::rc::Rc::new(timers::Plan::new(n, 1)), mode, false)?;
-            if r.fired == n as i64 { Ok(()) } else { Err(format!("{} of {n} timers fired", r.fired)) }
+            let reps = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(1u64);
+            for rep in 0..reps {
+                let plan = std::rc::Rc::new(timers::Plan::new(n, rep + 1));
+                let r = timers::run_once(imp, plan, mode, rep + 1 < reps)?;
+                if r.fired != n as i64 {
+                    return Err(format!("{} of {n} timers fired", r.fired));
+                }
+            }
+            Ok(())
         }
         Some("signals") => {
             let n = num(2)?;
@@ -192,7 +206,7 @@ fn main() -> ExitCode {
 
     // The loops live on the stack, and linux-event's with a million timers
     // is a large value: run on a thread with room for it, pinned to one core.
-    let (only, impls, worker_cfg) = (args.only.clone(), args.impls.clone(), cfg.clone());
+    let (only, cases, impls, worker_cfg) = (args.only.clone(), args.cases.clone(), args.impls.clone(), cfg.clone());
     let worker = std::thread::Builder::new().stack_size(BIG_STACK).spawn(move || {
         pin(worker_cfg.cpu_single);
         let mut res = results;
@@ -202,6 +216,9 @@ fn main() -> ExitCode {
             }
             let taking: Vec<Impl> = w.impls().iter().copied().filter(|i| impls.contains(i)).collect();
             for case in w.cases(&worker_cfg) {
+                if !wanted(&cases, &case.label) {
+                    continue;
+                }
                 for rep in 0..case.reps {
                     let mut order = taking.clone();
                     if rep % 2 == 1 {
