@@ -304,17 +304,6 @@ impl Workload for Timers {
             return Err(format!("{}: {} of {n} timers fired", imp.name(), r.fired));
         }
         let ops = n as f64;
-        if std::env::var_os("TIMERS_DEBUG").is_some() {
-            eprintln!(
-                "{} {} rep {rep}: insert {:.1} rearm {:.1} cancel {:.1} fire {:.1}",
-                imp.name(),
-                case.label,
-                r.insert.cpu as f64 / ops,
-                r.rearm.cpu as f64 / ops,
-                r.cancel.cpu as f64 / ops,
-                r.fire.cpu as f64 / ops
-            );
-        }
         let s = |metric, span: Span| Sample::per_op(metric, ops, span);
         Ok(vec![s("insert", r.insert), s("re-arm", r.rearm), s("cancel", r.cancel), s("fire", r.fire)])
     }
