@@ -557,7 +557,7 @@ mod tests {
 
     #[test]
     fn the_children_of_every_node_share_a_cache_line() {
-        let h: std::boxed::Box<TimerHeap<u32, 64>> = std::boxed::Box::new(TimerHeap::new());
+        let h: std::boxed::Box<TimerHeap<u32, 64>> = std::boxed::Box::default();
         for k in 0..15 {
             let first = core::ptr::addr_of!(h.heap.node[4 * k + 1]) as usize;
             let last = core::ptr::addr_of!(h.heap.node[4 * k + 4]) as usize;
