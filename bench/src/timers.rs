@@ -90,7 +90,7 @@ impl Mode {
         }
     }
 
-    fn from_main(self) -> bool {
+    fn outside_callbacks(self) -> bool {
         self != Mode::Callback
     }
 }
@@ -175,7 +175,7 @@ fn driver<const T: usize>(lp: &mut L<T>, c: &mut Ctx, _: TimerEvent) {
 /// The four phases on `lp`, then the fire phase.
 fn ours_on<const T: usize>(lp: &mut L<T>, c: &mut Ctx, mode: Mode) -> Result<(), String> {
     let e = |e: linux_event::Error| format!("linux-event: {e:?}");
-    if mode.from_main() {
+    if mode.outside_callbacks() {
         phases(lp, c);
     } else {
         lp.after(Duration::ZERO, 0, driver::<T>).map_err(e)?;
@@ -241,7 +241,7 @@ pub fn run_once(imp: Impl, plan: Rc<Plan>, mode: Mode, keep: bool) -> Result<ffi
         order_rearm: plan.order_rearm.as_ptr(),
         order_cancel: plan.order_cancel.as_ptr(),
         near: plan.near.as_ptr(),
-        from_main: i32::from(mode.from_main()),
+        from_main: i32::from(mode.outside_callbacks()),
         keep: i32::from(keep),
     };
     let mut res = ffi::TimerResult::default();
