@@ -94,13 +94,20 @@ struct pingpong_result {
 };
 
 /* Workload 3, pummel: a sender thread (pinned to cpu_sender) signals the
- * loop thread (cpu_loop) as fast as it can for duration_ns. */
+ * loop thread (cpu_loop) as fast as it can for duration_ns. sender_writes:
+ * the write system calls the sender made in its window (the wake-ups it
+ * paid for), from bench_thread_writes. */
 struct pummel_result {
     int64_t sends;
     int64_t callbacks;
     struct bench_span sender;
     struct bench_span loop;
+    int64_t sender_writes;
 };
+
+/* The write system calls the calling thread has made ("syscw" of
+ * /proc/thread-self/io; reading it makes none), -1 if unknown. */
+int64_t bench_thread_writes(void);
 
 /* Workload 4, signals: the signal every driver sends itself. */
 #define BENCH_SIGNAL 10 /* SIGUSR1 */

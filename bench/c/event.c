@@ -329,6 +329,7 @@ static void *pummel_sender(void *arg) {
     struct pummel *p = arg;
     bench_pin(p->cpu_sender);
     pthread_barrier_wait(&p->ready);
+    int64_t writes = bench_thread_writes();
     struct bench_mark m = bench_mark();
     int64_t sends = 0;
     for (;;) {
@@ -339,6 +340,7 @@ static void *pummel_sender(void *arg) {
             break;
     }
     p->r->sender = bench_since(m);
+    p->r->sender_writes = bench_thread_writes() - writes;
     atomic_store(&p->done, 1);
     event_active(p->ev, EV_READ, 0);
     p->r->sends = sends + 1;

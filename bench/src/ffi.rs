@@ -52,6 +52,7 @@ pub struct PummelResult {
     pub callbacks: i64,
     pub sender: Span,
     pub loop_: Span,
+    pub sender_writes: i64,
 }
 
 /// `struct child_args`.

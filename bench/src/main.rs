@@ -31,13 +31,14 @@ use std::process::ExitCode;
 use workload::{Config, Impl};
 
 const USAGE: &str =
-    "usage: linux-event-bench [--quick] [--reps N] [--only LIST] [--impls LIST] [--cases LIST] [--no-tools]
+    "usage: linux-event-bench [--quick] [--reps N] [--only LIST] [--impls LIST] [--cases LIST] [--no-tools] [--no-pin]
   --quick       fewer repetitions and shorter runs (under a minute)
   --reps N      repetitions of every case (default 9, --quick 3; timers at 1M: 5, --quick 1)
   --only LIST   comma-separated: chain, timers, wake, signals, children, syscalls, callgrind, files
   --impls LIST  comma-separated: ours, libev, libevent, mio, raw
   --cases LIST  comma-separated case labels (as printed: n=100, 10k, 10k main, ...); default all
-  --no-tools    skip strace and callgrind";
+  --no-tools    skip strace and callgrind
+  --no-pin      leave every thread where the scheduler puts it (default: pinned)";
 
 /// The stack of the threads that hold loops: linux-event's loop with a
 /// million timers is a value of about 70 MB (its tables are inline).
@@ -49,6 +50,7 @@ struct Args {
     cases: Option<Vec<String>>,
     impls: Vec<Impl>,
     tools: bool,
+    pin: bool,
     child: Option<Vec<String>>,
 }
 
@@ -59,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
         cases: None,
         impls: Impl::ALL.to_vec(),
         tools: true,
+        pin: true,
         child: None,
     };
     let mut it = std::env::args().skip(1);
@@ -81,6 +84,7 @@ fn parse_args() -> Result<Args, String> {
                     .collect::<Result<_, _>>()?;
             }
             "--no-tools" => a.tools = false,
+            "--no-pin" => a.pin = false,
             "--child" => {
                 a.child = Some(it.by_ref().collect());
             }
@@ -198,8 +202,10 @@ fn main() -> ExitCode {
     let mut cfg = args.cfg.clone();
     let cores = cpus();
     let last = *cores.last().unwrap_or(&0);
-    cfg.cpu_single = last;
-    cfg.cpu_pair = (cores[0], if cores.len() > 1 { cores[1] } else { cores[0] });
+    if args.pin {
+        cfg.cpu_single = last;
+        cfg.cpu_pair = (cores[0], if cores.len() > 1 { cores[1] } else { cores[0] });
+    }
     let started = std::time::Instant::now();
     let mut results = Results::new(cfg.clone(), args.impls.clone());
     results.header(nofile);

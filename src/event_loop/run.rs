@@ -81,13 +81,18 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
             let limit = if t.is_zero() { self.now } else { self.update_now()? + t };
             deadline = Some(deadline.map_or(limit, |d| d.min(limit)));
         }
-        #[cfg(feature = "waker")]
-        if self.waker.before_sleep() {
-            deadline = Some(self.now);
-        }
         #[cfg(feature = "children")]
         if self.children.scan_owed {
             deadline = Some(self.now);
+        }
+        #[cfg(feature = "waker")]
+        {
+            // (Polling the bell first is only worth it before a wait that
+            // could block.)
+            let could_block = deadline.is_none_or(|d| d > self.now);
+            if self.waker.before_sleep(could_block) {
+                deadline = Some(self.now);
+            }
         }
         let batch = self.batch.min(W);
         let waited = self.backend.wait(&mut self.events[..batch], deadline);
