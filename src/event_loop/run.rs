@@ -135,6 +135,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     #[inline(never)]
     fn dispatch_batch(&mut self, ctx: &mut C, n: usize) -> (usize, bool) {
         let mut calls = 0;
+        #[cfg_attr(not(feature = "waker"), allow(unused_mut))]
         let mut doorbell = false;
         let mut i = 0;
         while i < n.min(W) {

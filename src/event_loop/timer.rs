@@ -46,7 +46,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// (the cached time: no clock read; see [`update_now`](Self::update_now)),
     /// with `data` in its [`TimerEvent`]. `after(Duration::ZERO, ..)` fires
     /// on the next pass. `Capacity` when the timer table is full.
-    #[inline(always)]
+    #[inline]
     pub fn after(&mut self, delay: Duration, data: u64, callback: TimerFn<Self>) -> Result<TimerId, Error> {
         let now = self.schedule_base()?;
         self.add_timer(now + delay, None, data, callback)
@@ -118,7 +118,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         self.timers.len()
     }
 
-    #[inline(always)]
+    #[inline]
     fn add_timer(
         &mut self,
         deadline: Instant,
