@@ -1,4 +1,4 @@
-//! The benchmark driver of linux-event (issue 8): every workload on every
+//! The benchmark driver of linux-event (issues 8 and 16): every workload on every
 //! implementation in the same run, interleaved, repeated, and one table of
 //! medians, min-max and ratios to linux-event, in wall and thread-CPU time.
 //!
@@ -273,6 +273,9 @@ fn main() -> ExitCode {
                     results.instructions.push((imp, tools::instructions_per_event(&exe, imp)));
                     if imp != Impl::Mio {
                         results.signal_instructions.push((imp, tools::instructions_per_signal(&exe, imp)));
+                    }
+                    if matches!(imp, Impl::Ours | Impl::Libev | Impl::Libevent) {
+                        results.timer_instructions.push((imp, tools::timer_instructions(&exe, imp)));
                     }
                 }
             } else {

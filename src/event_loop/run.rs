@@ -129,10 +129,11 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     }
 
     /// Dispatches the first `n` events of the buffer; returns how many
-    /// callbacks ran and whether the doorbell was among the events. (A
-    /// function of its own, so the loop over the batch keeps its few values
-    /// in registers across the callbacks.)
-    #[inline(never)]
+    /// callbacks ran and whether the doorbell was among the events.
+    // Inlined: as a function of its own it saved 3 instructions per chain
+    // event but cost 36 per signal (callgrind), the call's own cost landing
+    // on every pass.
+    #[inline(always)]
     fn dispatch_batch(&mut self, ctx: &mut C, n: usize) -> (usize, bool) {
         let mut calls = 0;
         #[cfg_attr(not(feature = "waker"), allow(unused_mut))]
