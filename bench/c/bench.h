@@ -59,9 +59,13 @@ struct chain_args {
     int64_t writes;
 };
 
-/* Workload 2, timers. n timers; offsets in nanoseconds. All four phases run
- * inside a callback of the loop (as timer operations do in a running loop),
- * so every implementation uses its cached loop time. */
+/* Workload 2, timers. n timers; offsets in nanoseconds. Every
+ * implementation schedules relative to its cached loop time. The insert,
+ * re-arm and cancel phases (and the arming of the fire phase) run inside a
+ * callback of the loop, or from the caller ("main", outside any callback)
+ * when from_main is set. With keep set, the loop and its timers are kept
+ * for the next call with the same n (one loop reused across repetitions;
+ * a call without keep frees it); otherwise each call makes and frees its own. */
 struct timer_args {
     int n;
     const uint64_t *far;      /* insert: now + far[i] (about an hour away) */
@@ -69,6 +73,8 @@ struct timer_args {
     const uint32_t *order_rearm;
     const uint32_t *order_cancel;
     const uint64_t *near;     /* fire: now + near[i] (under a millisecond) */
+    int from_main;
+    int keep;
 };
 
 struct timer_result {
@@ -88,13 +94,20 @@ struct pingpong_result {
 };
 
 /* Workload 3, pummel: a sender thread (pinned to cpu_sender) signals the
- * loop thread (cpu_loop) as fast as it can for duration_ns. */
+ * loop thread (cpu_loop) as fast as it can for duration_ns. sender_writes:
+ * the write system calls the sender made in its window (the wake-ups it
+ * paid for), from bench_thread_writes. */
 struct pummel_result {
     int64_t sends;
     int64_t callbacks;
     struct bench_span sender;
     struct bench_span loop;
+    int64_t sender_writes;
 };
+
+/* The write system calls the calling thread has made ("syscw" of
+ * /proc/thread-self/io; reading it makes none), -1 if unknown. */
+int64_t bench_thread_writes(void);
 
 /* Workload 4, signals: the signal every driver sends itself. */
 #define BENCH_SIGNAL 10 /* SIGUSR1 */

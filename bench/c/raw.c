@@ -169,6 +169,7 @@ static void *pummel_sender(void *arg) {
     struct pummel *p = arg;
     bench_pin(p->cpu_sender);
     pthread_barrier_wait(&p->ready);
+    int64_t writes = bench_thread_writes();
     struct bench_mark m = bench_mark();
     int64_t sends = 0;
     for (;;) {
@@ -179,6 +180,7 @@ static void *pummel_sender(void *arg) {
             break;
     }
     p->r->sender = bench_since(m);
+    p->r->sender_writes = bench_thread_writes() - writes;
     atomic_store(&p->done, 1);
     signal_fd(p->s.efd);
     p->r->sends = sends + 1;

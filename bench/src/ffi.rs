@@ -21,6 +21,8 @@ pub struct TimerArgs {
     pub order_rearm: *const u32,
     pub order_cancel: *const u32,
     pub near: *const u64,
+    pub from_main: i32,
+    pub keep: i32,
 }
 
 /// `struct timer_result`.
@@ -50,6 +52,7 @@ pub struct PummelResult {
     pub callbacks: i64,
     pub sender: Span,
     pub loop_: Span,
+    pub sender_writes: i64,
 }
 
 /// `struct child_args`.

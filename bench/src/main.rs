@@ -1,11 +1,11 @@
-//! The benchmark driver of linux-event (issue 8): every workload on every
+//! The benchmark driver of linux-event (issues 8 and 16): every workload on every
 //! implementation in the same run, interleaved, repeated, and one table of
 //! medians, min-max and ratios to linux-event, in wall and thread-CPU time.
 //!
 //! ```text
 //! cargo run --release -p linux-event-bench -- [--quick] [--reps N]
 //!     [--only chain,timers,wake,signals,children,syscalls,callgrind]
-//!     [--impls ours,libev,...]
+//!     [--impls ours,libev,...] [--cases 10k,10k main,...]
 //! ```
 //!
 //! `--child idle|chain IMPL ...` is how the binary runs itself under strace
@@ -32,12 +32,15 @@ use report::Results;
 use std::process::ExitCode;
 use workload::{Config, Impl};
 
-const USAGE: &str = "usage: linux-event-bench [--quick] [--reps N] [--only LIST] [--impls LIST] [--no-tools]
+const USAGE: &str =
+    "usage: linux-event-bench [--quick] [--reps N] [--only LIST] [--impls LIST] [--cases LIST] [--no-tools] [--no-pin]
   --quick       fewer repetitions and shorter runs (under a minute)
   --reps N      repetitions of every case (default 9, --quick 3; timers at 1M: 5, --quick 1)
   --only LIST   comma-separated: chain, timers, wake, signals, children, syscalls, callgrind, files, virt, net
   --impls LIST  comma-separated: ours, libev, libevent, mio, raw
-  --no-tools    skip strace and callgrind";
+  --cases LIST  comma-separated case labels (as printed: n=100, 10k, 10k main, ...); default all
+  --no-tools    skip strace and callgrind
+  --no-pin      leave every thread where the scheduler puts it (default: pinned)";
 
 /// The stack of the threads that hold loops: linux-event's loop with a
 /// million timers is a value of about 70 MB (its tables are inline).
@@ -46,8 +49,10 @@ const BIG_STACK: usize = 1 << 30;
 struct Args {
     cfg: Config,
     only: Option<Vec<String>>,
+    cases: Option<Vec<String>>,
     impls: Vec<Impl>,
     tools: bool,
+    pin: bool,
     child: Option<Vec<String>>,
 }
 
@@ -55,8 +60,10 @@ fn parse_args() -> Result<Args, String> {
     let mut a = Args {
         cfg: Config { quick: false, reps: None, cpu_single: -1, cpu_pair: (-1, -1) },
         only: None,
+        cases: None,
         impls: Impl::ALL.to_vec(),
         tools: true,
+        pin: true,
         child: None,
     };
     let mut it = std::env::args().skip(1);
@@ -67,6 +74,9 @@ fn parse_args() -> Result<Args, String> {
                 let n = it.next().and_then(|s| s.parse().ok()).filter(|&n| n > 0);
                 a.cfg.reps = Some(n.ok_or("--reps wants a positive number")?);
             }
+            "--cases" => {
+                a.cases = Some(it.next().ok_or("--cases wants a list")?.split(',').map(String::from).collect())
+            }
             "--only" => a.only = Some(it.next().ok_or("--only wants a list")?.split(',').map(String::from).collect()),
             "--impls" => {
                 let list = it.next().ok_or("--impls wants a list")?;
@@ -76,6 +86,7 @@ fn parse_args() -> Result<Args, String> {
                     .collect::<Result<_, _>>()?;
             }
             "--no-tools" => a.tools = false,
+            "--no-pin" => a.pin = false,
             "--child" => {
                 a.child = Some(it.by_ref().collect());
             }
@@ -87,7 +98,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// `--child idle IMPL PASSES`, `--child chain IMPL N WRITES`,
-/// `--child timers IMPL N`, `--child signals IMPL N` or
+/// `--child timers IMPL N [callback|main|reused [REPS]]`, `--child signals IMPL N` or
 /// `--child children IMPL N ONE`: one run, nothing printed, for strace,
 /// callgrind or a profiler.
 fn run_child(args: &[String]) -> Result<(), String> {
@@ -105,8 +116,19 @@ fn run_child(args: &[String]) -> Result<(), String> {
         }
         Some("timers") => {
             let n = num(2)? as usize;
-            let r = timers::run_once(imp, &timers::Plan::new(n, 1))?;
-            if r.fired == n as i64 { Ok(()) } else { Err(format!("{} of {n} timers fired", r.fired)) }
+            let mode = match args.get(3) {
+                Some(m) => timers::Mode::parse(m).ok_or_else(|| format!("bad timer mode {m:?}"))?,
+                None => timers::Mode::Callback,
+            };
+            let reps = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(1u64);
+            for rep in 0..reps {
+                let plan = std::rc::Rc::new(timers::Plan::new(n, rep + 1));
+                let r = timers::run_once(imp, plan, mode, rep + 1 < reps)?;
+                if r.fired != n as i64 {
+                    return Err(format!("{} of {n} timers fired", r.fired));
+                }
+            }
+            Ok(())
         }
         Some("signals") => {
             let n = num(2)?;
@@ -182,15 +204,17 @@ fn main() -> ExitCode {
     let mut cfg = args.cfg.clone();
     let cores = cpus();
     let last = *cores.last().unwrap_or(&0);
-    cfg.cpu_single = last;
-    cfg.cpu_pair = (cores[0], if cores.len() > 1 { cores[1] } else { cores[0] });
+    if args.pin {
+        cfg.cpu_single = last;
+        cfg.cpu_pair = (cores[0], if cores.len() > 1 { cores[1] } else { cores[0] });
+    }
     let started = std::time::Instant::now();
     let mut results = Results::new(cfg.clone(), args.impls.clone());
     results.header(nofile);
 
     // The loops live on the stack, and linux-event's with a million timers
     // is a large value: run on a thread with room for it, pinned to one core.
-    let (only, impls, worker_cfg) = (args.only.clone(), args.impls.clone(), cfg.clone());
+    let (only, cases, impls, worker_cfg) = (args.only.clone(), args.cases.clone(), args.impls.clone(), cfg.clone());
     let worker = std::thread::Builder::new().stack_size(BIG_STACK).spawn(move || {
         pin(worker_cfg.cpu_single);
         let mut res = results;
@@ -200,6 +224,9 @@ fn main() -> ExitCode {
             }
             let taking: Vec<Impl> = w.impls().iter().copied().filter(|i| impls.contains(i)).collect();
             for case in w.cases(&worker_cfg) {
+                if !wanted(&cases, &case.label) {
+                    continue;
+                }
                 for rep in 0..case.reps {
                     let mut order = taking.clone();
                     if rep % 2 == 1 {
@@ -248,6 +275,9 @@ fn main() -> ExitCode {
                     results.instructions.push((imp, tools::instructions_per_event(&exe, imp)));
                     if imp != Impl::Mio {
                         results.signal_instructions.push((imp, tools::instructions_per_signal(&exe, imp)));
+                    }
+                    if matches!(imp, Impl::Ours | Impl::Libev | Impl::Libevent) {
+                        results.timer_instructions.push((imp, tools::timer_instructions(&exe, imp)));
                     }
                 }
             } else {

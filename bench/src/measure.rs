@@ -52,6 +52,16 @@ impl Mark {
     }
 }
 
+/// The write system calls the calling thread has made (`syscw` of
+/// `/proc/thread-self/io`; reading it makes none), -1 if unknown. The same
+/// as `bench_thread_writes` of the C drivers.
+pub fn thread_writes() -> i64 {
+    std::fs::read_to_string("/proc/thread-self/io")
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("syscw:").and_then(|v| v.trim().parse().ok())))
+        .unwrap_or(-1)
+}
+
 /// Pins the calling thread to `cpu` (nothing when negative).
 pub fn pin(cpu: i32) {
     if cpu < 0 {

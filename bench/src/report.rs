@@ -1,5 +1,5 @@
 //! Collects the samples and prints the tables (Markdown, so they paste into
-//! BENCHMARKS.md as they are), then the targets of issue 8 and where the
+//! BENCHMARKS.md as they are), then the targets of issues 8 and 16 and where the
 //! run stands against them. The numbers are printed, not judged: nothing
 //! here fails a run.
 
@@ -35,6 +35,8 @@ pub struct Results {
     pub instructions: Vec<(Impl, Result<f64, String>)>,
     /// User-space instructions per signal (workload 4), per implementation.
     pub signal_instructions: Vec<(Impl, Result<f64, String>)>,
+    /// User-space instructions per insert, re-arm and cancel (workload 2).
+    pub timer_instructions: Vec<(Impl, Result<[f64; 3], String>)>,
     /// Things skipped, and why.
     pub notes: Vec<String>,
 }
@@ -96,6 +98,7 @@ impl Results {
             syscalls: Vec::new(),
             instructions: Vec::new(),
             signal_instructions: Vec::new(),
+            timer_instructions: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -120,11 +123,15 @@ impl Results {
         let args: Vec<String> = std::env::args().skip(1).collect();
         let tail = if args.is_empty() { String::new() } else { format!(" -- {}", args.join(" ")) };
         self.machine.push(format!("command: cargo run --release -p linux-event-bench{tail}"));
-        self.machine.push(format!(
-            "pinning: single-threaded workloads on CPU {}; the two threads of workload 3 on CPUs {} and {}; \
-             open-file limit {nofile}",
-            self.cfg.cpu_single, self.cfg.cpu_pair.0, self.cfg.cpu_pair.1
-        ));
+        if self.cfg.cpu_single < 0 {
+            self.machine.push(format!("pinning: none (--no-pin); open-file limit {nofile}"));
+        } else {
+            self.machine.push(format!(
+                "pinning: single-threaded workloads on CPU {}; the two threads of workload 3 on CPUs {} and {}; \
+                 open-file limit {nofile}",
+                self.cfg.cpu_single, self.cfg.cpu_pair.0, self.cfg.cpu_pair.1
+            ));
+        }
     }
 
     fn row(&mut self, w: &dyn Workload, case: &str, metric: &'static str, imp: Impl) -> &mut Row {
@@ -343,6 +350,32 @@ impl Results {
                 let _ = writeln!(out, "| mio | n/a: no signal API | |");
             }
         }
+        if !self.timer_instructions.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n### User-space instructions per timer operation (callgrind)\n\nWorkload 2, {}k timers, the `reused` \
+                 variant, two repetitions on one loop, under `valgrind --tool=callgrind`: the inclusive cost of each \
+                 phase function divided by its operations (the driver's own loop included).\n",
+                tools::TIMERS_N / 1000
+            );
+            let _ = writeln!(out, "| implementation | insert | re-arm | cancel | vs ours (insert / re-arm / cancel) |");
+            let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: |");
+            let ours =
+                self.timer_instructions.iter().find(|(i, _)| *i == Impl::Ours).and_then(|(_, r)| r.as_ref().ok());
+            for (imp, r) in &self.timer_instructions {
+                match r {
+                    Ok(x) => {
+                        let vs = ours.map_or("-".into(), |o| {
+                            format!("{} / {} / {}", ratio(x[0], o[0]), ratio(x[1], o[1]), ratio(x[2], o[2]))
+                        });
+                        let _ = writeln!(out, "| {} | {:.0} | {:.0} | {:.0} | {vs} |", imp.name(), x[0], x[1], x[2]);
+                    }
+                    Err(e) => {
+                        let _ = writeln!(out, "| {} | failed: {e} | | | |", imp.name());
+                    }
+                }
+            }
+        }
     }
 
     fn syscalls_of(&self, imp: Impl) -> Option<&Syscalls> {
@@ -354,7 +387,7 @@ impl Results {
     }
 
     fn targets(&self, out: &mut String) {
-        let _ = writeln!(out, "\n### Targets of issue 8 (same-run medians)\n");
+        let _ = writeln!(out, "\n### Targets of issue 16 (same-run medians)\n");
         // Collected, then printed in workload order (4 and 5 come last here).
         let mut lines: Vec<(String, &'static str)> = Vec::new();
         let mut line = |text: String, met: Option<bool>| {
@@ -365,35 +398,35 @@ impl Results {
             };
             lines.push((text, mark));
         };
-        // Workload 1: CPU no worse than libev and the raw loop.
+        // Workload 1: CPU no worse than the raw loop at every n (issue 16;
+        // issue 8 also asked for libev's, printed alongside).
         for (case, _) in self.keys("chain").into_iter().filter(|k| k.1 == "event") {
             let cpu = |imp| self.per_op("chain", &case, "event", imp).map(|(c, _)| c.median);
             match (cpu(Impl::Ours), cpu(Impl::Libev), cpu(Impl::Raw)) {
-                (Some(o), Some(ev), Some(raw)) => line(
+                (Some(o), ev, Some(raw)) => line(
                     format!(
-                        "1 chain {case}: CPU per event {} ns, libev {} ({}x ours), raw epoll {} ({}x ours); \
-                         target: no slower than either",
+                        "1 chain {case}: CPU per event {} ns, raw epoll {} ({}x ours){}; target: no slower than the raw \
+                         loop",
                         ns(o),
-                        ns(ev),
-                        ratio(ev, o),
                         ns(raw),
-                        ratio(raw, o)
+                        ratio(raw, o),
+                        ev.map(|ev| format!(", libev {} ({}x ours)", ns(ev), ratio(ev, o))).unwrap_or_default()
                     ),
-                    Some(o <= ev && o <= raw),
+                    Some(o <= raw),
                 ),
-                _ => line(format!("1 chain {case}: CPU no slower than libev and raw epoll"), None),
+                _ => line(format!("1 chain {case}: CPU no slower than the raw epoll loop"), None),
             }
         }
         match (self.instructions_of(Impl::Ours), self.instructions_of(Impl::Libev)) {
             (Some(o), Some(ev)) => line(
                 format!(
-                    "1 chain: {o:.0} user-space instructions per event, libev {ev:.0} ({:.2}x); target: at most half \
-                     of libev's",
+                    "1 chain: {o:.0} user-space instructions per event, libev {ev:.0} ({:.2}x); target: at most 0.6x \
+                     libev's (aim 0.5x)",
                     o / ev
                 ),
-                Some(o <= ev / 2.0),
+                Some(o <= 0.6 * ev),
             ),
-            _ => line("1 chain: at most half of libev's instructions per event".into(), None),
+            _ => line("1 chain: at most 0.6x libev's instructions per event".into(), None),
         }
         // Workload 2: at most 0.7x libev per operation, every size.
         for (case, metric) in self.keys("timers") {
@@ -411,7 +444,8 @@ impl Results {
                 _ => line(format!("2 timers {case} {metric}: at most 0.7x libev"), None),
             }
         }
-        // Workload 3: at least libev's rate.
+        // Workload 3: wake-up callbacks at least libev's rate (issue 16);
+        // sends and ping-pong at least libev's (issue 8).
         for (case, metric) in self.keys("wake") {
             let wall = |imp| self.per_op("wake", &case, metric, imp).map(|(_, w)| w.median);
             match (wall(Impl::Ours), wall(Impl::Libev)) {
@@ -419,7 +453,7 @@ impl Results {
                     format!("3 {case} {metric}s per second: {}, libev {}; target: at least libev's", rate(o), rate(ev)),
                     Some(o <= ev),
                 ),
-                _ if metric == "sends per callback" => {}
+                _ if metric.contains(" per ") => {}
                 _ => line(format!("3 {case} {metric}: at least libev's rate"), None),
             }
         }

@@ -191,6 +191,53 @@ pub fn instructions_per_signal(exe: &Path, imp: Impl) -> Result<f64, String> {
     Ok((b as f64 - a as f64) / (s2 - s1) as f64)
 }
 
+/// Timers in the callgrind run of workload 2: two repetitions of the
+/// `reused` variant (calls from main, one loop).
+pub const TIMERS_N: usize = 10_000;
+
+/// User-space instructions per insert, re-arm and cancel of workload 2 for
+/// `imp` (not mio or raw): the inclusive cost of each phase function (one
+/// per phase in every driver, never inlined) from `callgrind_annotate`,
+/// over both repetitions, divided by the operations.
+pub fn timer_instructions(exe: &Path, imp: Impl) -> Result<[f64; 3], String> {
+    let file = temp("callgrind");
+    let args = child_args("timers", imp, &[TIMERS_N.to_string(), "reused".into(), "2".into()]);
+    let r = run_checked(
+        Command::new("valgrind")
+            .arg("--tool=callgrind")
+            .arg("-q")
+            .arg(format!("--callgrind-out-file={}", file.display()))
+            .arg(exe)
+            .args(&args),
+    );
+    let out = r.and_then(|()| {
+        let o = Command::new("callgrind_annotate")
+            .arg("--inclusive=yes")
+            .arg("--threshold=100")
+            .arg(&file)
+            .output()
+            .map_err(|e| format!("callgrind_annotate: {e}"))?;
+        Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    });
+    let _ = std::fs::remove_file(&file);
+    let out = out?;
+    let mut per = [0f64; 3];
+    for (i, phase) in ["phase_insert", "phase_rearm", "phase_cancel"].iter().enumerate() {
+        // `  1,230,147 (9.77%)  ???:linux_event_bench::timers::phase_insert [...]`,
+        // `... bev_phase_insert [...]`: summed over both repetitions.
+        let total: u64 = out
+            .lines()
+            .filter(|l| l.split_whitespace().any(|f| f.ends_with(phase)))
+            .filter_map(|l| l.split_whitespace().next()?.replace(',', "").parse::<u64>().ok())
+            .sum();
+        if total == 0 {
+            return Err(format!("no {phase} in the profile"));
+        }
+        per[i] = total as f64 / (2 * TIMERS_N) as f64;
+    }
+    Ok(per)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,14 +6,16 @@
 //! - pummel: a sender thread signals one loop as fast as it can for a fixed
 //!   time. Reported: per send (the sender's wall and CPU), per callback (the
 //!   sender's window divided by the loop's callbacks; the loop thread's CPU),
-//!   and sends per callback.
+//!   sends per callback, and the write system calls the sender made per
+//!   second of its window (`syscw` of `/proc/thread-self/io`: the wake-ups
+//!   it paid for, which is what makes a send expensive).
 //!
 //! linux-event: `Waker::signal` and `on_wake`; libev: `ev_async_send`;
 //! libevent: `event_active` from another thread (pthreads locking on);
 //! mio: `mio::Waker`; raw: an eventfd written on every signal.
 
 use crate::ffi::{self, PingpongResult, PummelResult};
-use crate::measure::{Span, mark, pin, wall_ns};
+use crate::measure::{Span, mark, pin, thread_writes, wall_ns};
 use crate::workload::{Case, Config, Impl, Sample, Workload};
 use linux_event::{Loop, Waker};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,10 +100,11 @@ fn ours_pummel(duration: u64, cpus: (i32, i32)) -> Result<PummelResult, String> 
     let done = Arc::new(AtomicBool::new(false));
     let barrier = Arc::new(Barrier::new(2));
     let (d, bar) = (done.clone(), barrier.clone());
-    let sender = thread::spawn(move || -> Result<(i64, Span), String> {
+    let sender = thread::spawn(move || -> Result<(i64, Span, i64), String> {
         pin(cpus.1);
         let waker = rx.recv().map_err(|e| e.to_string())?;
         bar.wait();
+        let writes = thread_writes();
         let m = mark();
         let mut sends = 0i64;
         loop {
@@ -114,10 +117,11 @@ fn ours_pummel(duration: u64, cpus: (i32, i32)) -> Result<PummelResult, String> 
             }
         }
         let span = m.span();
+        let writes = thread_writes() - writes;
         d.store(true, Ordering::SeqCst);
         waker.signal(1).map_err(e)?;
         bar.wait();
-        Ok((sends + 1, span))
+        Ok((sends + 1, span, writes))
     });
     pin(cpus.0);
     let mut lp: Loop<PummelCtx, 4, 4> = Loop::new().map_err(e)?;
@@ -137,13 +141,13 @@ fn ours_pummel(duration: u64, cpus: (i32, i32)) -> Result<PummelResult, String> 
     let run = lp.run(&mut ctx).map_err(e);
     let loop_span = m.span();
     barrier.wait();
-    let (sends, sender_span) = sender.join().map_err(|_| "sender panicked")??;
+    let (sends, sender_span, sender_writes) = sender.join().map_err(|_| "sender panicked")??;
     run?;
     let received = ctx.received + waker.drain().map_err(e)?;
     if received != sends as u64 {
         return Err(format!("linux-event: {sends} signals sent, {received} counted"));
     }
-    Ok(PummelResult { sends, callbacks: ctx.callbacks, sender: sender_span, loop_: loop_span })
+    Ok(PummelResult { sends, callbacks: ctx.callbacks, sender: sender_span, loop_: loop_span, sender_writes })
 }
 
 // ---- mio -----------------------------------------------------------------
@@ -214,10 +218,11 @@ fn mio_pummel(duration: u64, cpus: (i32, i32)) -> Result<PummelResult, String> {
     let done = Arc::new(AtomicBool::new(false));
     let barrier = Arc::new(Barrier::new(2));
     let (d, bar) = (done.clone(), barrier.clone());
-    let sender = thread::spawn(move || -> Result<(i64, Span), String> {
+    let sender = thread::spawn(move || -> Result<(i64, Span, i64), String> {
         pin(cpus.1);
         let waker = rx.recv().map_err(|e| e.to_string())?;
         bar.wait();
+        let writes = thread_writes();
         let m = mark();
         let mut sends = 0i64;
         loop {
@@ -230,10 +235,11 @@ fn mio_pummel(duration: u64, cpus: (i32, i32)) -> Result<PummelResult, String> {
             }
         }
         let span = m.span();
+        let writes = thread_writes() - writes;
         d.store(true, Ordering::SeqCst);
         waker.wake().map_err(io)?;
         bar.wait();
-        Ok((sends + 1, span))
+        Ok((sends + 1, span, writes))
     });
     pin(cpus.0);
     let mut poll = mio::Poll::new().map_err(io)?;
@@ -255,8 +261,8 @@ fn mio_pummel(duration: u64, cpus: (i32, i32)) -> Result<PummelResult, String> {
     }
     let loop_span = m.span();
     barrier.wait();
-    let (sends, sender_span) = sender.join().map_err(|_| "sender panicked")??;
-    Ok(PummelResult { sends, callbacks, sender: sender_span, loop_: loop_span })
+    let (sends, sender_span, sender_writes) = sender.join().map_err(|_| "sender panicked")??;
+    Ok(PummelResult { sends, callbacks, sender: sender_span, loop_: loop_span, sender_writes })
 }
 
 // ---- dispatch --------------------------------------------------------------
@@ -340,6 +346,10 @@ impl Workload for Wake {
             Sample::per_op("send", r.sends as f64, r.sender),
             Sample::per_op("callback", r.callbacks as f64, per_callback),
             Sample::number("sends per callback", r.sends as f64 / r.callbacks.max(1) as f64),
+            Sample::number(
+                "sender write syscalls per second",
+                r.sender_writes as f64 * 1e9 / r.sender.wall.max(1) as f64,
+            ),
         ])
     }
 }

@@ -8,9 +8,10 @@ use crate::options::{self, ArgList, Options, Parsed};
 use crate::say::{ErrText, Show, SignalText, Verbosity};
 use core::ffi::CStr;
 use core::time::Duration;
+use linux_event::backend::Epoll;
 use linux_event::process::{SignalState, Spawn};
 use linux_event::sys::{self, CStrArray, Disposition, Errno, ExitStatus, ProcessGroup, WaitTarget};
-use linux_event::{Loop, SignalEvent};
+use linux_event::{Loop, SignalEvent, StaticLoop};
 
 /// Signals that belong to the init itself: synchronous faults, the two the
 /// kernel will not let anyone catch, SIGCHLD (watched on its own), and
@@ -44,6 +45,12 @@ struct Init {
 }
 
 type InitLoop = Loop<Init, 8, 4>;
+
+/// The loop lives in zero-filled `.bss`, made in place: most of it (the
+/// signal source's per-signal records) is never touched, so it costs no
+/// memory, where a loop made on the stack would be written and copied whole
+/// (about 14 KB, half the init's resident memory).
+static LOOP: StaticLoop<Init, 8, 4> = StaticLoop::new();
 
 /// Runs the init with `argv` (`argv[0]` included, reordered while parsing)
 /// and the environment; returns the process exit code.
@@ -119,7 +126,7 @@ fn run(opts: Options, startup: SignalState, argv: CStrArray<'_>, envp: CStrArray
         say.fatal(format_args!("{what}: {e}"));
         1
     };
-    let mut lp: InitLoop = match Loop::new() {
+    let lp = match Epoll::new().map_err(linux_event::Error::from).and_then(|epoll| LOOP.init(epoll)) {
         Ok(lp) => lp,
         Err(e) => return fatal("Event loop", e),
     };

@@ -850,13 +850,11 @@ impl Ctx {
     }
 
     /// The loop's wait failed: nothing ran, but it retried refused
-    /// deregistrations and looked at its waker.
+    /// deregistrations. A ring stays for the next pass (the loop takes
+    /// nothing from its waker when the wait fails).
     fn failed_wait(&mut self) {
         self.stale_regs.clear();
         self.failed_deregs = 0;
-        if self.doorbell {
-            self.rung = Some(false);
-        }
     }
 
     fn end_pass(&mut self, lp: &mut Lp, p: Pass) {

@@ -314,12 +314,17 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// over: fuzzing found its stale registration left reporting.)
     pub(crate) fn retry_deregistrations(&mut self) {
         let mut i = 0;
-        while i < self.failed_deregs.len() {
-            let (fd, key) = self.failed_deregs[i];
+        // (No indexing that can panic here or below: a static program that
+        // never panics then carries no panic machinery.)
+        while let Some(&(fd, key)) = self.failed_deregs.get(i) {
             let taken_over = self.backend.registers_by_fd()
                 && self.watchers.key_of_fd(fd).and_then(|k| self.watchers.get(k)).is_some_and(|w| w.registered);
             if taken_over || self.backend.deregister(fd, key).is_ok() {
-                self.failed_deregs.swap_remove(i);
+                if let Some(last) = self.failed_deregs.pop()
+                    && let Some(here) = self.failed_deregs.get_mut(i)
+                {
+                    *here = last;
+                }
             } else {
                 i += 1;
             }
@@ -342,8 +347,13 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
                 if self.failed_deregs.push((w.fd, k)).is_err() {
                     // W refused deregistrations outstanding and none would
                     // go now: the oldest is given up (documented limit).
-                    self.failed_deregs.remove(0);
-                    let _ = self.failed_deregs.push((w.fd, k));
+                    let kept = self.failed_deregs.as_mut_slice();
+                    for j in 1..kept.len() {
+                        kept[j - 1] = kept[j];
+                    }
+                    if let Some(newest) = kept.last_mut() {
+                        *newest = (w.fd, k);
+                    }
                 }
             }
         }

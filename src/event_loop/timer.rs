@@ -46,6 +46,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// (the cached time: no clock read; see [`update_now`](Self::update_now)),
     /// with `data` in its [`TimerEvent`]. `after(Duration::ZERO, ..)` fires
     /// on the next pass. `Capacity` when the timer table is full.
+    #[inline]
     pub fn after(&mut self, delay: Duration, data: u64, callback: TimerFn<Self>) -> Result<TimerId, Error> {
         let now = self.schedule_base()?;
         self.add_timer(now + delay, None, data, callback)
@@ -72,11 +73,10 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// Schedules a live timer to fire `delay` from now, keeping its id and
     /// its interval (a disabled timer is enabled again). Works from inside
     /// the timer's own callback, so a one-shot timer can re-arm itself.
+    #[inline]
     pub fn rearm(&mut self, id: TimerId, delay: Duration) -> Result<(), Error> {
-        self.timers.state(id.0).ok_or(Error::NotFound)?;
         let now = self.schedule_base()?;
-        self.timers.schedule(id.0, Some((now + delay).as_nanos()));
-        Ok(())
+        if self.timers.schedule(id.0, Some((now + delay).as_nanos())) { Ok(()) } else { Err(Error::NotFound) }
     }
 
     /// libvirt's `update_timeout`: `Some(d)` makes the timer repeat every `d`
@@ -118,6 +118,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
         self.timers.len()
     }
 
+    #[inline]
     fn add_timer(
         &mut self,
         deadline: Instant,

@@ -50,6 +50,8 @@ pub use write::{FdWriter, stderr, stdout};
 
 #[doc(hidden)]
 pub use panic::panic as __panic;
+#[doc(hidden)]
+pub use panic::panic_location as __panic_location;
 
 /// Runs `main` with the startup block at `sp` and exits with its result; called by
 /// the `_start` glue that [`start!`](crate::start) defines.

@@ -89,7 +89,7 @@ fn lookup() -> usize {
     // (Linux 6.4, newer than they know) reaches the kernel and returns the
     // host's vector. prctl serves where /proc is not mounted (early PID 1).
     let words = read_proc(&mut buf).or_else(|| read_prctl(&mut buf)).unwrap_or(0);
-    find(&buf[..words], AT_SYSINFO_EHDR)
+    find(buf.get(..words).unwrap_or(&[]), AT_SYSINFO_EHDR)
 }
 
 /// The value of `key` in an auxiliary vector of `(key, value)` words, or `0`.

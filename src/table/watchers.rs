@@ -1,7 +1,9 @@
 //! `WatcherTable`: one watcher per fd, found by key or by fd number.
 //!
 //! Slots are reused through a free list; every change of occupant bumps the
-//! slot's generation, so keys of removed or replaced watchers go stale. It
+//! slot's generation, so keys of removed or replaced watchers go stale. The
+//! fd index is an open-addressing table of its own (no panic path, so a
+//! static binary that never panics carries no formatting code for one). It
 //! never allocates and reports a full table as `Error::Capacity`.
 
 use super::key::Key;
@@ -9,7 +11,6 @@ use crate::error::Error;
 use crate::interest::{Interest, Trigger};
 use crate::sys::RawFd;
 use heapless::Vec;
-use heapless::index_map::FnvIndexMap;
 
 /// One watched fd.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -43,7 +44,89 @@ struct Slot<F> {
 pub struct WatcherTable<F, const W: usize> {
     slots: Vec<Slot<F>, W>,
     free: Vec<u32, W>,
-    by_fd: FnvIndexMap<RawFd, u32, W>,
+    by_fd: FdIndex<W>,
+}
+
+/// fd -> slot: open addressing with linear probing over `W` cells (`W` a
+/// power of two, so `& (W - 1)` keeps every index in range), deletion by
+/// backward shift. A cell is `(fd, slot + 1)`; `slot + 1 == 0` is empty, so
+/// the all-zero table is the empty one.
+struct FdIndex<const W: usize> {
+    cells: [(RawFd, u32); W],
+    len: usize,
+}
+
+impl<const W: usize> FdIndex<W> {
+    const fn new() -> Self {
+        FdIndex { cells: [(0, 0); W], len: 0 }
+    }
+
+    fn home(fd: RawFd) -> usize {
+        let h = (fd as u32).wrapping_mul(0x9e37_79b9);
+        ((h >> 16) ^ h) as usize & (W - 1)
+    }
+
+    /// The cell holding `fd`, if any.
+    fn find(&self, fd: RawFd) -> Option<usize> {
+        let home = Self::home(fd);
+        for i in 0..W {
+            let at = (home + i) & (W - 1);
+            let (f, s) = self.cells[at];
+            if s == 0 {
+                return None;
+            }
+            if f == fd {
+                return Some(at);
+            }
+        }
+        None
+    }
+
+    fn get(&self, fd: RawFd) -> Option<u32> {
+        self.find(fd).map(|at| self.cells[at & (W - 1)].1.wrapping_sub(1))
+    }
+
+    /// Sets `fd`'s slot; `Err` when `fd` is new and every cell is taken.
+    fn insert(&mut self, fd: RawFd, slot: u32) -> Result<(), ()> {
+        let home = Self::home(fd);
+        for i in 0..W {
+            let cell = &mut self.cells[(home + i) & (W - 1)];
+            if cell.1 == 0 || cell.0 == fd {
+                if cell.1 == 0 {
+                    self.len += 1;
+                }
+                *cell = (fd, slot + 1);
+                return Ok(());
+            }
+        }
+        Err(())
+    }
+
+    fn remove(&mut self, fd: RawFd) {
+        let Some(mut hole) = self.find(fd) else { return };
+        self.len -= 1;
+        // Move back every later entry of the run that may not stay behind
+        // the hole (its home is not cyclically in `(hole, at]`).
+        let mut at = hole;
+        for _ in 1..W {
+            at = (at + 1) & (W - 1);
+            let (f, s) = self.cells[at];
+            if s == 0 {
+                break;
+            }
+            let home = Self::home(f);
+            let stays = if hole <= at { hole < home && home <= at } else { hole < home || home <= at };
+            if !stays {
+                self.cells[hole & (W - 1)] = (f, s);
+                hole = at;
+            }
+        }
+        self.cells[hole & (W - 1)] = (0, 0);
+    }
+
+    fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.cells.iter().filter(|c| c.1 != 0).map(|c| c.1 - 1)
+    }
 }
 
 impl<F: Copy, const W: usize> Default for WatcherTable<F, W> {
@@ -55,23 +138,23 @@ impl<F: Copy, const W: usize> Default for WatcherTable<F, W> {
 impl<F: Copy, const W: usize> WatcherTable<F, W> {
     /// An empty table.
     pub const fn new() -> Self {
-        WatcherTable { slots: Vec::new(), free: Vec::new(), by_fd: FnvIndexMap::new() }
+        WatcherTable { slots: Vec::new(), free: Vec::new(), by_fd: FdIndex::new() }
     }
 
     /// Number of live watchers.
     pub fn len(&self) -> usize {
-        self.by_fd.len()
+        self.by_fd.len
     }
 
     /// Whether no watcher is live.
     pub fn is_empty(&self) -> bool {
-        self.by_fd.is_empty()
+        self.by_fd.len == 0
     }
 
     /// The key of the live watcher on `fd`, if any.
     pub fn key_of_fd(&self, fd: RawFd) -> Option<Key> {
-        let slot = *self.by_fd.get(&fd)?;
-        Some(Key { slot, generation: self.slots[slot as usize].generation })
+        let slot = self.by_fd.get(fd)?;
+        Some(Key { slot, generation: self.slots.get(slot as usize)?.generation })
     }
 
     /// The key a watcher on `fd` would get from [`insert`](Self::insert)
@@ -79,8 +162,8 @@ impl<F: Copy, const W: usize> WatcherTable<F, W> {
     /// replacement), a free slot otherwise. `Capacity` when there is none.
     /// Lets the caller register with the kernel before changing the table.
     pub fn next_key(&self, fd: RawFd) -> Result<Key, Error> {
-        let slot = match self.by_fd.get(&fd) {
-            Some(&slot) => slot,
+        let slot = match self.by_fd.get(fd) {
+            Some(slot) => slot,
             None => match self.free.last() {
                 Some(&slot) => slot,
                 None if self.slots.len() < W => self.slots.len() as u32,
@@ -97,10 +180,10 @@ impl<F: Copy, const W: usize> WatcherTable<F, W> {
         let key = self.next_key(watcher.fd)?;
         let slot = key.slot as usize;
         let replaced = if slot < self.slots.len() {
-            if self.free.last() == Some(&key.slot) && !self.by_fd.contains_key(&watcher.fd) {
+            if self.free.last() == Some(&key.slot) && self.by_fd.find(watcher.fd).is_none() {
                 self.free.pop();
             }
-            let s = &mut self.slots[slot];
+            let Some(s) = self.slots.get_mut(slot) else { return Err(Error::Capacity) };
             s.generation = key.generation;
             s.watcher.replace(watcher)
         } else {
@@ -135,7 +218,7 @@ impl<F: Copy, const W: usize> WatcherTable<F, W> {
         }
         let w = s.watcher.take()?;
         s.generation = s.generation.wrapping_add(1);
-        self.by_fd.remove(&w.fd);
+        self.by_fd.remove(w.fd);
         // Cannot fail: a slot is on the free list at most once and there are
         // at most W slots.
         let _ = self.free.push(key.slot);
@@ -157,7 +240,7 @@ impl<F: Copy, const W: usize> WatcherTable<F, W> {
 
     /// Every live watcher's key.
     pub fn keys(&self) -> impl Iterator<Item = Key> + '_ {
-        self.by_fd.values().map(|&slot| Key { slot, generation: self.slots[slot as usize].generation })
+        self.by_fd.slots().filter_map(|slot| Some(Key { slot, generation: self.slots.get(slot as usize)?.generation }))
     }
 }
 
@@ -207,6 +290,39 @@ mod tests {
         // Replacing a watched fd needs no new slot, so it works when full.
         assert!(t.insert(w(2, 9)).is_ok());
         assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn the_fd_index_survives_collisions_and_removal_in_any_order() {
+        const W: usize = 16;
+        let mut state = 7u32;
+        for round in 0..40 {
+            let mut t: WatcherTable<(), W> = WatcherTable::new();
+            let mut model: std::collections::HashMap<RawFd, Key> = Default::default();
+            for _ in 0..300 {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                // Few distinct fds: many collisions, replacements and removals.
+                let fd = ((state >> 8) % 40) as RawFd * if round % 2 == 0 { 1 } else { 16 };
+                if (state >> 20).is_multiple_of(3) {
+                    if let Some(k) = model.remove(&fd) {
+                        assert!(t.remove(k).is_some());
+                    }
+                } else if model.len() < W || model.contains_key(&fd) {
+                    let (k, _) = t.insert(w(fd, 0)).unwrap();
+                    model.insert(fd, k);
+                } else {
+                    assert_eq!(t.insert(w(fd, 0)).err(), Some(Error::Capacity));
+                }
+                assert_eq!(t.len(), model.len());
+                for (fd, k) in &model {
+                    assert_eq!(t.key_of_fd(*fd), Some(*k));
+                }
+                for fd in 0..640 {
+                    assert_eq!(t.key_of_fd(fd).is_some(), model.contains_key(&fd));
+                }
+                assert_eq!(t.keys().count(), model.len());
+            }
+        }
     }
 
     #[test]
