@@ -376,6 +376,25 @@ impl<L: LoopTypes, const H: usize, const T: usize> VirtTable<L, H, T> {
         }
     }
 
+    /// One change of the table: `f` runs under the lock and says whether it
+    /// changed anything (an error changes nothing); then the queues are
+    /// published and, once the lock is gone, the loop is woken if `wake`.
+    fn change<R>(
+        &self,
+        wake: bool,
+        f: impl FnOnce(&mut Inner<L, H, T>) -> Result<(R, bool), Error>,
+    ) -> Result<R, Error> {
+        let mut t = self.inner.lock();
+        let (r, changed) = f(&mut t)?;
+        if changed {
+            self.publish(&t);
+            let waker = t.waker;
+            drop(t);
+            Self::ring(waker, wake);
+        }
+        Ok(r)
+    }
+
     fn add_handle_inner(
         &self,
         fd: RawFd,
@@ -388,38 +407,24 @@ impl<L: LoopTypes, const H: usize, const T: usize> VirtTable<L, H, T> {
         if fd < 0 {
             return Err(Error::Os(Errno::EBADF));
         }
-        let mut t = self.inner.lock();
-        let id = t.add_handle(fd, events, data, callback, free)?;
-        self.publish(&t);
-        let waker = t.waker;
-        drop(t);
-        Self::ring(waker, wake);
-        Ok(id)
+        self.change(wake, |t| Ok((t.add_handle(fd, events, data, callback, free)?, true)))
     }
 
     fn update_handle_inner(&self, id: HandleId, events: HandleEvents, wake: bool) -> Result<(), Error> {
-        let mut t = self.inner.lock();
-        let slot = t.handle_slot(id).ok_or(Error::NotFound)?;
-        if t.handles[slot].events != events {
+        self.change(wake, |t| {
+            let slot = t.handle_slot(id).ok_or(Error::NotFound)?;
+            if t.handles[slot].events == events {
+                return Ok(((), false));
+            }
             t.handles[slot].events = events;
             let fd_slot = t.handles[slot].fd_slot;
             t.mark_fd(fd_slot);
-            self.publish(&t);
-            let waker = t.waker;
-            drop(t);
-            Self::ring(waker, wake);
-        }
-        Ok(())
+            Ok(((), true))
+        })
     }
 
     fn remove_handle_inner(&self, id: HandleId, wake: bool) -> Result<(), Error> {
-        let mut t = self.inner.lock();
-        t.remove_handle(id)?;
-        self.publish(&t);
-        let waker = t.waker;
-        drop(t);
-        Self::ring(waker, wake);
-        Ok(())
+        self.change(wake, |t| Ok((t.remove_handle(id)?, true)))
     }
 
     fn add_timeout_inner(
@@ -430,37 +435,22 @@ impl<L: LoopTypes, const H: usize, const T: usize> VirtTable<L, H, T> {
         free: Option<FreeFn<L>>,
         wake: bool,
     ) -> Result<TimeoutId, Error> {
-        let mut t = self.inner.lock();
-        let id = t.add_timeout(ms, data, callback, free)?;
-        self.publish(&t);
-        let waker = t.waker;
-        drop(t);
-        Self::ring(waker, wake);
-        Ok(id)
+        self.change(wake, |t| Ok((t.add_timeout(ms, data, callback, free)?, true)))
     }
 
     fn update_timeout_inner(&self, id: TimeoutId, ms: i32, wake: bool) -> Result<(), Error> {
-        let mut t = self.inner.lock();
-        let slot = t.timeout_slot(id).ok_or(Error::NotFound)?;
-        // Always re-armed, even at the same interval: libvirt's update
-        // restarts the count from now.
-        t.timeouts[slot].ms = ms.max(-1);
-        t.mark_timeout(slot as u16);
-        self.publish(&t);
-        let waker = t.waker;
-        drop(t);
-        Self::ring(waker, wake);
-        Ok(())
+        self.change(wake, |t| {
+            let slot = t.timeout_slot(id).ok_or(Error::NotFound)?;
+            // Always re-armed, even at the same interval: libvirt's update
+            // restarts the count from now.
+            t.timeouts[slot].ms = ms.max(-1);
+            t.mark_timeout(slot as u16);
+            Ok(((), true))
+        })
     }
 
     fn remove_timeout_inner(&self, id: TimeoutId, wake: bool) -> Result<(), Error> {
-        let mut t = self.inner.lock();
-        t.remove_timeout(id)?;
-        self.publish(&t);
-        let waker = t.waker;
-        drop(t);
-        Self::ring(waker, wake);
-        Ok(())
+        self.change(wake, |t| Ok((t.remove_timeout(id)?, true)))
     }
 
     // ---- the loop side's interface (companion.rs) ----
