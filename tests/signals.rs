@@ -336,8 +336,65 @@ fn a_loop_moved_to_another_thread_gets_wrong_thread_for_new_signals(cfg: &Config
     assert_eq!(blocked_now(), here, "[{n}]");
 }
 
+/// Set in the child process that
+/// `a_failed_registration_leaves_the_mask_as_it_was` starts.
+const EMFILE_CHILD: &str = "LINUX_EVENT_TEST_EMFILE_CHILD";
+
+/// Runs the named test of this configuration alone, in a child process of
+/// this test binary with `EMFILE_CHILD` set: for a test that must change
+/// something process-wide (the fd limit) while other tests run in threads.
+fn in_child_process(cfg: &Config, test: &str) {
+    let name = format!("{}::{test}", cfg.module());
+    let out = common::this_test_binary()
+        .args([name.as_str(), "--exact", "--test-threads=1", "--nocapture"])
+        .env(EMFILE_CHILD, "1")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("1 passed"), "[{}] {name} in a child process:\n{text}", cfg.name);
+}
+
+/// A registration whose signalfd cannot be made (EMFILE: the fd limit set
+/// to the lowest free fd number) is the named error, and the thread's mask
+/// is exactly as before: not left blocked for good (a later SIGTERM would
+/// then never end the process). The same loop works once fds are free.
+fn a_failed_registration_leaves_the_mask_as_it_was(cfg: &Config) {
+    if std::env::var_os(EMFILE_CHILD).is_none() {
+        return in_child_process(cfg, "a_failed_registration_leaves_the_mask_as_it_was");
+    }
+    let n = cfg.name;
+    let before = unblocked(&[sys::SIGUSR1, sys::SIGTERM]);
+    let mut lp: Lp = cfg.new_loop();
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain libc calls on valid structs (test code only); this
+    // process runs this one test, so no other thread needs an fd meanwhile.
+    let lowest_free = unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        let fd = libc::dup(0);
+        assert!(fd >= 0);
+        libc::close(fd);
+        fd as u64
+    };
+    let lowered = libc::rlimit { rlim_cur: lowest_free, rlim_max: lim.rlim_max };
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) }, 0);
+    let refused = lp.signal(sys::SIGUSR1, 0, ignore).err();
+    let refused_term = lp.signal(sys::SIGTERM, 0, ignore).err();
+    let after = blocked_now();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    assert_eq!(refused, Some(Error::Os(Errno::EMFILE)), "[{n}]");
+    assert_eq!(refused_term, Some(Error::Os(Errno::EMFILE)), "[{n}]");
+    assert_eq!(after, before, "[{n}] a refused registration changed the mask");
+    let id = lp.signal(sys::SIGUSR1, 0, ignore).unwrap();
+    assert!(blocked_now().contains(sys::SIGUSR1), "[{n}]");
+    assert!(lp.remove(id), "[{n}]");
+    assert_eq!(blocked_now(), before, "[{n}]");
+}
+
 backend_tests!(
     a_signal_sent_to_self_is_delivered_with_count_and_sender,
+    a_failed_registration_leaves_the_mask_as_it_was,
     storm_of_ten_thousand_counts_every_record_read_and_delivers_at_least_once,
     queued_realtime_signals_all_count_and_keep_their_order,
     mask_is_restored_when_the_last_watcher_goes_and_on_drop,

@@ -326,3 +326,29 @@ impl Drop for Watchdog {
         self.0.store(true, Ordering::SeqCst);
     }
 }
+
+/// A command that runs this test binary again: directly, or through
+/// qemu-user when the kernel cannot exec it (tests of another architecture
+/// run under `qemu-<arch>-static` as cargo's runner, with no binfmt_misc;
+/// glibc's posix_spawn then loses the exec error and the child exits 127
+/// with no output).
+pub fn this_test_binary() -> std::process::Command {
+    use std::process::Command;
+    let exe = std::env::current_exe().expect("current_exe");
+    let direct = Command::new(&exe).arg("--list").output();
+    match direct {
+        Ok(o) if o.status.success() => Command::new(exe),
+        Ok(o) if o.status.code() == Some(127) && o.stdout.is_empty() => via_qemu(exe),
+        Err(e) if e.raw_os_error() == Some(8) => via_qemu(exe),
+        other => panic!("cannot run {}: {other:?}", exe.display()),
+    }
+}
+
+fn via_qemu(exe: PathBuf) -> std::process::Command {
+    let mut c = std::process::Command::new(format!("qemu-{}-static", std::env::consts::ARCH));
+    if let Ok(root) = std::env::var("QEMU_LD_PREFIX") {
+        c.arg("-L").arg(root);
+    }
+    c.arg(exe);
+    c
+}
