@@ -14,6 +14,8 @@
 //! `LINUX_EVENT_NET_TOOLS=require` (set by `.ci/net.sh`) makes that a
 //! failure. Traffic stays on loopback; every loop is bounded in count.
 
+mod common;
+
 use linux_event::net::{AcceptEvent, ListenOptions, Listeners, SocketAddr, StreamEvent, StreamHandlers, Streams};
 use linux_event::{Loop, PhaseEvent};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -96,7 +98,7 @@ fn curl_against_http_hello_keep_alive() {
     if !have("curl") {
         return;
     }
-    let mut cmd = Command::new(example("http_hello"));
+    let mut cmd = common::program(example("http_hello"));
     cmd.arg("127.0.0.1:0");
     let s = start(cmd, 1);
     let url = format!("http://{}/", s.addrs[0]);
@@ -119,7 +121,7 @@ fn socat_pipelines_requests_to_http_hello() {
     if !have("socat") {
         return;
     }
-    let mut cmd = Command::new(example("http_hello"));
+    let mut cmd = common::program(example("http_hello"));
     cmd.arg("127.0.0.1:0");
     let s = start(cmd, 1);
     // 200 pipelined requests in one write, the last one closing.
@@ -140,7 +142,7 @@ fn socat_against_echo_tcp_ipv6_and_unix() {
     let name = format!("linux-event-peers-{}", std::process::id());
     let path = std::env::temp_dir().join(format!("{name}.sock"));
     let _ = std::fs::remove_file(&path);
-    let mut cmd = Command::new(example("echo"));
+    let mut cmd = common::program(example("echo"));
     cmd.args(["127.0.0.1:0", "[::1]:0", &format!("@{name}"), &format!("unix:{}", path.display())]);
     let s = start(cmd, 4);
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 256) as u8).collect();
@@ -160,14 +162,14 @@ fn socat_against_echo_tcp_ipv6_and_unix() {
 
 #[test]
 fn echo_client_example_connects_and_reports_refusal() {
-    let mut cmd = Command::new(example("echo"));
+    let mut cmd = common::program(example("echo"));
     cmd.arg("127.0.0.1:0");
     let s = start(cmd, 1);
-    let out = Command::new(example("echo_client")).args([&s.addrs[0], "through Connect"]).output().unwrap();
+    let out = common::program(example("echo_client")).args([&s.addrs[0], "through Connect"]).output().unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), "through Connect");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let out = Command::new(example("echo_client")).arg(format!("127.0.0.1:{port}")).output().unwrap();
+    let out = common::program(example("echo_client")).arg(format!("127.0.0.1:{port}")).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ECONNREFUSED"));
 }
@@ -295,7 +297,7 @@ fn role_server() {
 }
 
 fn start_role(role: &str, clients: u64) -> Server {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    let mut cmd = common::this_test_binary();
     cmd.args(["role_server", "--exact", "--nocapture", "--test-threads", "1"])
         .env("NET_ROLE", role)
         .env("NET_CLIENTS", clients.to_string());

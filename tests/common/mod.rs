@@ -327,28 +327,40 @@ impl Drop for Watchdog {
     }
 }
 
-/// A command that runs this test binary again: directly, or through
-/// qemu-user when the kernel cannot exec it (tests of another architecture
-/// run under `qemu-<arch>-static` as cargo's runner, with no binfmt_misc;
-/// glibc's posix_spawn then loses the exec error and the child exits 127
-/// with no output).
-pub fn this_test_binary() -> std::process::Command {
-    use std::process::Command;
-    let exe = std::env::current_exe().expect("current_exe");
-    let direct = Command::new(&exe).arg("--list").output();
-    match direct {
-        Ok(o) if o.status.success() => Command::new(exe),
-        Ok(o) if o.status.code() == Some(127) && o.stdout.is_empty() => via_qemu(exe),
-        Err(e) if e.raw_os_error() == Some(8) => via_qemu(exe),
-        other => panic!("cannot run {}: {other:?}", exe.display()),
-    }
+/// Whether this process can exec programs of its own architecture
+/// directly. Tests of another architecture run under `qemu-<arch>-static`
+/// as cargo's runner, with no binfmt_misc: the kernel refuses the exec
+/// (ENOEXEC), or glibc's posix_spawn loses that error and the child exits
+/// 127 with no output. Probed once, by running this test binary's `--list`.
+fn execs_natively() -> bool {
+    static NATIVE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *NATIVE.get_or_init(|| {
+        let exe = std::env::current_exe().expect("current_exe");
+        match std::process::Command::new(&exe).arg("--list").output() {
+            Ok(o) if o.status.success() => true,
+            Ok(o) if o.status.code() == Some(127) && o.stdout.is_empty() => false,
+            Err(e) if e.raw_os_error() == Some(8) => false,
+            other => panic!("cannot run {}: {other:?}", exe.display()),
+        }
+    })
 }
 
-fn via_qemu(exe: PathBuf) -> std::process::Command {
+/// A command that runs `program`, a binary built for this test's
+/// architecture: directly, or through qemu-user (see [`execs_natively`]).
+pub fn program(program: impl AsRef<std::path::Path>) -> std::process::Command {
+    let program = program.as_ref();
+    if execs_natively() {
+        return std::process::Command::new(program);
+    }
     let mut c = std::process::Command::new(format!("qemu-{}-static", std::env::consts::ARCH));
     if let Ok(root) = std::env::var("QEMU_LD_PREFIX") {
         c.arg("-L").arg(root);
     }
-    c.arg(exe);
+    c.arg(program);
     c
+}
+
+/// A command that runs this test binary again (see [`program`]).
+pub fn this_test_binary() -> std::process::Command {
+    program(std::env::current_exe().expect("current_exe"))
 }
