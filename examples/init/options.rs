@@ -6,7 +6,7 @@
 //! in place so that the program's arguments end it, and says where they
 //! start. What it cannot accept becomes a usage error with getopt's wording.
 
-use crate::say::{self, Show, Verbosity};
+use crate::say::{self, B, C, Ch, Part, S, Verbosity};
 use core::ffi::CStr;
 use core::ops::Range;
 use core::time::Duration;
@@ -93,21 +93,24 @@ license or the Apache License, Version 2.0, at your option. It is provided
 ";
 
 /// The last path component, as tini shows its own name.
-fn basename(name: &CStr) -> Show2<'_> {
+fn basename(name: &CStr) -> &[u8] {
     let bytes = name.to_bytes();
-    Show2(bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes))
+    bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes)
 }
 
 /// tini's usage text, with this init's name and version, and its two
 /// options of its own (`-r`, `--grace`).
 fn usage(name: &CStr, to_stdout: bool) {
-    let base = basename(name);
-    let version = env!("CARGO_PKG_VERSION");
-    let text = format_args!(
-        "{base} (linux-event init version {version})
-Usage: {base} [OPTIONS] PROGRAM -- [ARGS] | --version
+    let base = B(basename(name));
+    let text = [
+        base,
+        S(concat!(" (linux-event init version ", env!("CARGO_PKG_VERSION"), ")\nUsage: ")),
+        base,
+        S(" [OPTIONS] PROGRAM -- [ARGS] | --version
 
-Execute a program under the supervision of a valid init process ({base})
+Execute a program under the supervision of a valid init process ("),
+        base,
+        S(")
 
 Command line options:
 
@@ -129,9 +132,9 @@ Environment variables:
   TINI_VERBOSITY: Set the verbosity level (default: 1).
   TINI_KILL_PROCESS_GROUP: Send signals to the child's process group.
 
-"
-    );
-    if to_stdout { say::out(text) } else { say::err(text) }
+"),
+    ];
+    if to_stdout { say::out(&text) } else { say::err(&text) }
 }
 
 /// The value of `name` in the environment (getenv: the first entry wins).
@@ -215,12 +218,12 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
         program_at: argc,
     };
     if argc == 2 && argv.arg(1).to_bytes() == b"--version" {
-        say::out(format_args!("linux-event init version {}\n", env!("CARGO_PKG_VERSION")));
+        say::out(&[S(concat!("linux-event init version ", env!("CARGO_PKG_VERSION"), "\n"))]);
         return Parsed::Exit(0);
     }
     let posix = env_value(&envp, b"POSIXLY_CORRECT").is_some();
-    let fail = |o: &Options, args: core::fmt::Arguments<'_>| {
-        o.verbosity.fatal(args);
+    let fail = |o: &Options, parts: &[Part<'_>]| {
+        o.verbosity.fatal(parts);
         Parsed::Exit(1)
     };
     // The non-options seen so far, kept together at `block.start..i` (getopt's
@@ -250,7 +253,7 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
                 None => (long, None),
             };
             if key != b"grace" {
-                say::err(format_args!("{}: unrecognized option '{}'\n", Show(name), Show(arg)));
+                say::err(&[C(name), S(": unrecognized option '"), C(arg), S("'\n")]);
                 usage(name, false);
                 return Parsed::Exit(1);
             }
@@ -261,14 +264,14 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
                     argv.arg(i - 1).to_bytes()
                 }
                 None => {
-                    say::err(format_args!("{}: option '--grace' requires an argument\n", Show(name)));
+                    say::err(&[C(name), S(": option '--grace' requires an argument\n")]);
                     usage(name, false);
                     return Parsed::Exit(1);
                 }
             };
             match parse_seconds(value) {
                 Some(d) => o.grace = Some(d),
-                None => return fail(&o, format_args!("Not a valid option for --grace: {}", Show2(value))),
+                None => return fail(&o, &[S("Not a valid option for --grace: "), B(value)]),
             }
         } else {
             // A cluster of short options: -vvv, -e3, -p SIGKILL.
@@ -282,7 +285,7 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
                         return Parsed::Exit(0);
                     }
                     b'l' => {
-                        say::out(format_args!("{LICENSE}"));
+                        say::out(&[S(LICENSE)]);
                         return Parsed::Exit(0);
                     }
                     b's' => o.subreaper = true,
@@ -298,7 +301,7 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
                             i += 1;
                             argv.arg(i - 1).to_bytes()
                         } else {
-                            say::err(format_args!("{}: option requires an argument -- '{}'\n", Show(name), c as char));
+                            say::err(&[C(name), S(": option requires an argument -- '"), Ch(c), S("'\n")]);
                             usage(name, false);
                             return Parsed::Exit(1);
                         };
@@ -310,11 +313,11 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
                             _ => parse_rewrite(value).map(|(from, to)| o.rewrite[from as usize] = to as u8),
                         };
                         if ok.is_none() {
-                            return fail(&o, format_args!("Not a valid option for -{}: {}", c as char, Show2(value)));
+                            return fail(&o, &[S("Not a valid option for -"), Ch(c), S(": "), B(value)]);
                         }
                     }
                     other => {
-                        say::err(format_args!("{}: invalid option -- '{}'\n", Show(name), other as char));
+                        say::err(&[C(name), S(": invalid option -- '"), Ch(other), S("'\n")]);
                         usage(name, false);
                         return Parsed::Exit(1);
                     }
@@ -351,16 +354,4 @@ fn parse_rewrite(value: &[u8]) -> Option<(i32, i32)> {
     let from = parse_signal(&value[..colon]).filter(|&s| s > 0)?;
     let to = parse_signal(&value[colon + 1..])?;
     Some((from, to))
-}
-
-/// Bytes for display (lossy: invalid UTF-8 is left out).
-pub struct Show2<'a>(pub &'a [u8]);
-
-impl core::fmt::Display for Show2<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        for chunk in self.0.utf8_chunks() {
-            f.write_str(chunk.valid())?;
-        }
-        Ok(())
-    }
 }

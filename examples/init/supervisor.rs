@@ -5,7 +5,7 @@
 //! Runs the same under std and with no libc at all; it never allocates.
 
 use crate::options::{self, ArgList, Options, Parsed};
-use crate::say::{ErrText, Show, SignalText, Verbosity};
+use crate::say::{C, E, Lib, N, S, Sig, Verbosity};
 use core::ffi::CStr;
 use core::time::Duration;
 use linux_event::backend::Epoll;
@@ -81,20 +81,18 @@ pub fn main<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> i
     if let Some(signo) = opts.parent_death_signal
         && sys::set_parent_death_signal(signo).is_err()
     {
-        say.fatal(format_args!("Failed to set up parent death signal"));
+        say.fatal(&[S("Failed to set up parent death signal")]);
         return 1;
     }
     if opts.subreaper {
         match sys::set_child_subreaper(true) {
-            Ok(()) => say.trace(format_args!("Registered as child subreaper")),
+            Ok(()) => say.trace(&[S("Registered as child subreaper")]),
             Err(Errno::EINVAL) => {
-                say.fatal(format_args!(
-                    "PR_SET_CHILD_SUBREAPER is unavailable on this platform. Are you using Linux >= 3.4?"
-                ));
+                say.fatal(&[S("PR_SET_CHILD_SUBREAPER is unavailable on this platform. Are you using Linux >= 3.4?")]);
                 return 1;
             }
             Err(e) => {
-                say.fatal(format_args!("Failed to register as child subreaper: {}", ErrText(e)));
+                say.fatal(&[S("Failed to register as child subreaper: "), E(e)]);
                 return 1;
             }
         }
@@ -111,19 +109,19 @@ fn warn_if_no_reaping(say: Verbosity) {
     match sys::is_child_subreaper() {
         Ok(true) => return,
         Ok(false) => {}
-        Err(e) => say.debug(format_args!("Failed to read child subreaper attribute: {}", ErrText(e))),
+        Err(e) => say.debug(&[S("Failed to read child subreaper attribute: "), E(e)]),
     }
-    say.warn(format_args!(
+    say.warn(&[S(
         "Tini is not running as PID 1 and isn't registered as a child subreaper.\n\
 Zombie processes will not be re-parented to Tini, so zombie reaping won't work.\n\
-To fix the problem, use the -s option or set the environment variable TINI_SUBREAPER to register Tini as a child subreaper, or run Tini as PID 1."
-    ));
+To fix the problem, use the -s option or set the environment variable TINI_SUBREAPER to register Tini as a child subreaper, or run Tini as PID 1.",
+    )]);
 }
 
 fn run(opts: Options, startup: SignalState, argv: CStrArray<'_>, envp: CStrArray<'_>) -> i32 {
     let say = opts.verbosity;
     let fatal = |what: &str, e: linux_event::Error| {
-        say.fatal(format_args!("{what}: {e}"));
+        say.fatal(&[S(what), S(": "), Lib(e)]);
         1
     };
     let lp = match Epoll::new().map_err(linux_event::Error::from).and_then(|epoll| LOOP.init(epoll)) {
@@ -157,7 +155,7 @@ fn run(opts: Options, startup: SignalState, argv: CStrArray<'_>, envp: CStrArray
     let child = match spawn.spawn() {
         Ok(child) => child,
         Err(e) => {
-            say.fatal(format_args!("exec {} failed: {}", Show(program), ErrText(e)));
+            say.fatal(&[S("exec "), C(program), S(" failed: "), E(e)]);
             return match e {
                 Errno::ENOENT => 127,
                 Errno::EACCES => 126,
@@ -165,7 +163,7 @@ fn run(opts: Options, startup: SignalState, argv: CStrArray<'_>, envp: CStrArray
             };
         }
     };
-    say.info(format_args!("Spawned child process '{}' with pid '{}'", Show(program), child.pid));
+    say.info(&[S("Spawned child process '"), C(program), S("' with pid '"), N(child.pid.into()), S("'")]);
     // Children are reaped on SIGCHLD, as tini does (its pidfd is not needed).
     let mut init = Init { child: child.pid, pid: sys::getpid(), opts, exit_code: None, in_grace: false, failed: false };
     drop(child);
@@ -175,7 +173,7 @@ fn run(opts: Options, startup: SignalState, argv: CStrArray<'_>, envp: CStrArray
     if init.failed {
         return 1;
     }
-    say.trace(format_args!("Exiting: child has exited"));
+    say.trace(&[S("Exiting: child has exited")]);
     init.exit_code.unwrap_or(1)
 }
 
@@ -201,18 +199,18 @@ fn forward(lp: &mut InitLoop, init: &mut Init, ev: SignalEvent) {
     // Real-time signals queue: forward each one that arrived.
     for _ in 0..count {
         if to == 0 {
-            say.debug(format_args!("Not passing signal: '{}' (dropped by -r)", SignalText(signo)));
+            say.debug(&[S("Not passing signal: '"), Sig(signo), S("' (dropped by -r)")]);
             continue;
         }
-        say.debug(format_args!("Passing signal: '{}'", SignalText(signo)));
+        say.debug(&[S("Passing signal: '"), Sig(signo), S("'")]);
         match sys::kill(target, to) {
             Ok(()) => {}
             Err(Errno::ESRCH) => {
-                say.warn(format_args!("Child was dead when forwarding signal"));
+                say.warn(&[S("Child was dead when forwarding signal")]);
                 return;
             }
             Err(e) => {
-                say.fatal(format_args!("Unexpected error when forwarding signal: '{}'", ErrText(e)));
+                say.fatal(&[S("Unexpected error when forwarding signal: '"), E(e), S("'")]);
                 init.failed = true;
                 lp.stop();
                 return;
@@ -222,7 +220,7 @@ fn forward(lp: &mut InitLoop, init: &mut Init, ev: SignalEvent) {
 }
 
 fn sigchld(lp: &mut InitLoop, init: &mut Init, _ev: SignalEvent) {
-    init.opts.verbosity.debug(format_args!("Received SIGCHLD"));
+    init.opts.verbosity.debug(&[S("Received SIGCHLD")]);
     reap_zombies(lp, init);
 }
 
@@ -233,24 +231,24 @@ fn reap_zombies(lp: &mut InitLoop, init: &mut Init) {
     let none_left = loop {
         match sys::wait_exit(WaitTarget::Any, true) {
             Ok(Some((pid, status))) => {
-                say.debug(format_args!("Reaped child with pid: '{pid}'"));
+                say.debug(&[S("Reaped child with pid: '"), N(pid.into()), S("'")]);
                 if pid == init.child {
                     main_child_exited(init, status);
                     main_exited = true;
                 } else if init.opts.warn_on_reap {
-                    say.warn(format_args!("Reaped zombie process with pid={pid}"));
+                    say.warn(&[S("Reaped zombie process with pid="), N(pid.into())]);
                 }
             }
             Ok(None) => {
-                say.trace(format_args!("No child to reap"));
+                say.trace(&[S("No child to reap")]);
                 break false;
             }
             Err(Errno::ECHILD) => {
-                say.trace(format_args!("No child to wait"));
+                say.trace(&[S("No child to wait")]);
                 break true;
             }
             Err(e) => {
-                say.fatal(format_args!("Error while waiting for pids: '{}'", ErrText(e)));
+                say.fatal(&[S("Error while waiting for pids: '"), E(e), S("'")]);
                 init.failed = true;
                 lp.stop();
                 return;
@@ -271,11 +269,11 @@ fn main_child_exited(init: &mut Init, status: ExitStatus) {
     let say = init.opts.verbosity;
     let code = match status {
         ExitStatus::Exited(code) => {
-            say.info(format_args!("Main child exited normally (with status '{code}')"));
+            say.info(&[S("Main child exited normally (with status '"), N(code.into()), S("')")]);
             code
         }
         ExitStatus::Signaled { signal, .. } => {
-            say.info(format_args!("Main child exited with signal (with signal '{}')", SignalText(signal)));
+            say.info(&[S("Main child exited with signal (with signal '"), Sig(signal), S("')")]);
             128 + signal
         }
     };
@@ -289,10 +287,10 @@ fn has_children() -> bool {
 
 fn start_grace(lp: &mut InitLoop, init: &mut Init, grace: Duration) {
     init.in_grace = true;
-    init.opts.verbosity.info(format_args!("Main child gone: sending SIGTERM to the other children"));
+    init.opts.verbosity.info(&[S("Main child gone: sending SIGTERM to the other children")]);
     signal_children(sys::SIGTERM);
     let armed = lp.after(grace, 0, |lp, init, _| {
-        init.opts.verbosity.info(format_args!("Grace period over: killing what is left"));
+        init.opts.verbosity.info(&[S("Grace period over: killing what is left")]);
         signal_children(sys::SIGKILL);
         if !has_children() {
             lp.stop();
