@@ -75,7 +75,7 @@ pub struct Options {
 
 impl Options {
     pub fn remapped(&self, code: i32) -> bool {
-        (0..256).contains(&code) && self.remap[code as usize / 64] & (1 << (code % 64)) != 0
+        (0..256).contains(&code) && self.remap.get(code as usize / 64).is_some_and(|w| w & (1 << (code % 64)) != 0)
     }
 }
 
@@ -157,8 +157,9 @@ fn strtol_prefix(s: &[u8]) -> (i64, usize) {
         }
         _ => false,
     };
-    let digits = s[i..].iter().take_while(|b| b.is_ascii_digit()).count();
-    let v = s[i..i + digits].iter().fold(0i64, |acc, d| acc.saturating_mul(10).saturating_add(i64::from(d - b'0')));
+    let rest = s.get(i..).unwrap_or(&[]);
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let v = rest.iter().take(digits).fold(0i64, |acc, d| acc.saturating_mul(10).saturating_add(i64::from(d - b'0')));
     // No digits: strtol's end pointer stays at the start of the string.
     let end = if digits == 0 { 0 } else { i + digits };
     (if neg { -v } else { v }, end)
@@ -183,26 +184,45 @@ fn parse_signal(s: &[u8]) -> Option<i32> {
     {
         return (0..=i64::from(sys::MAX_SIGNAL)).contains(&n).then_some(n as i32);
     }
-    core::str::from_utf8(s).ok().and_then(sys::signal_number)
+    sys::signal_number_of(s)
 }
 
+/// `--grace`'s value: whole seconds as Rust's `u64::from_str` takes them
+/// (an optional `+`, at least one digit, no overflow), then optionally `.`
+/// and up to 9 digits. Parsed by hand: no UTF-8 check and no `Duration::new`
+/// (whose overflow check is a panic path).
 fn parse_seconds(s: &[u8]) -> Option<Duration> {
-    let text = core::str::from_utf8(s).ok()?;
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    let secs: u64 = whole.parse().ok()?;
-    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    let dot = s.iter().position(|&b| b == b'.');
+    let (whole, frac) = match dot {
+        Some(p) => (s.get(..p)?, s.get(p + 1..)?),
+        None => (s, &[][..]),
+    };
+    let whole = whole.strip_prefix(b"+").unwrap_or(whole);
+    if whole.is_empty() || frac.len() > 9 {
         return None;
     }
-    let mut nanos = 0u32;
-    for b in frac.bytes().chain(core::iter::repeat(b'0')).take(9) {
-        nanos = nanos * 10 + u32::from(b - b'0');
+    let mut secs = 0u64;
+    for &b in whole {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        secs = secs.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
     }
-    Some(Duration::new(secs, nanos))
+    let mut nanos = 0u64;
+    for i in 0..9 {
+        let b = frac.get(i).copied().unwrap_or(b'0');
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        nanos = nanos * 10 + u64::from(b - b'0');
+    }
+    Some(Duration::from_secs(secs).saturating_add(Duration::from_nanos(nanos)))
 }
 
 /// Parses `argv` (with `argv[0]`) and the environment. On `Run`, `argv` is
 /// reordered as getopt leaves it: options (and a `--`) first, then the
 /// program and its arguments from `program_at` to the end.
+#[inline(never)]
 pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> Parsed {
     let argc = argv.count();
     let name = if argc > 0 { argv.arg(0) } else { c"init" };
@@ -234,7 +254,7 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
     while i < argc {
         let arg = argv.arg(i);
         let bytes = arg.to_bytes();
-        if options_done || bytes.len() < 2 || bytes[0] != b'-' {
+        if options_done || bytes.len() < 2 || bytes.first() != Some(&b'-') {
             if block.is_empty() {
                 block = i..i;
             }
@@ -249,7 +269,7 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
             options_done = true;
         } else if let Some(long) = bytes.strip_prefix(b"--") {
             let (key, inline) = match long.iter().position(|&b| b == b'=') {
-                Some(p) => (&long[..p], Some(&long[p + 1..])),
+                Some(p) => (long.get(..p).unwrap_or(long), long.get(p + 1..)),
                 None => (long, None),
             };
             if key != b"grace" {
@@ -276,8 +296,7 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
         } else {
             // A cluster of short options: -vvv, -e3, -p SIGKILL.
             let mut j = 1;
-            while j < bytes.len() {
-                let c = bytes[j];
+            while let Some(&c) = bytes.get(j) {
                 j += 1;
                 match c {
                     b'h' => {
@@ -293,8 +312,7 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
                     b'w' => o.warn_on_reap = true,
                     b'g' => o.kill_group = true,
                     b'p' | b'e' | b'r' => {
-                        let value = if j < bytes.len() {
-                            let v = &bytes[j..];
+                        let value = if let Some(v) = bytes.get(j..).filter(|v| !v.is_empty()) {
                             j = bytes.len();
                             v
                         } else if i < argc {
@@ -308,9 +326,15 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
                         let ok = match c {
                             b'p' => parse_signal(value).filter(|&s| s > 0).map(|s| o.parent_death_signal = Some(s)),
                             b'e' => parse_int(value).filter(|v| (0..256).contains(v)).map(|v| {
-                                o.remap[v as usize / 64] |= 1 << (v % 64);
+                                if let Some(word) = o.remap.get_mut(v as usize / 64) {
+                                    *word |= 1 << (v % 64);
+                                }
                             }),
-                            _ => parse_rewrite(value).map(|(from, to)| o.rewrite[from as usize] = to as u8),
+                            _ => parse_rewrite(value).map(|(from, to)| {
+                                if let Some(slot) = o.rewrite.get_mut(from as usize) {
+                                    *slot = to as u8;
+                                }
+                            }),
                         };
                         if ok.is_none() {
                             return fail(&o, &[S("Not a valid option for -"), Ch(c), S(": "), B(value)]);
@@ -351,7 +375,7 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
 
 fn parse_rewrite(value: &[u8]) -> Option<(i32, i32)> {
     let colon = value.iter().position(|&b| b == b':')?;
-    let from = parse_signal(&value[..colon]).filter(|&s| s > 0)?;
-    let to = parse_signal(&value[colon + 1..])?;
+    let from = parse_signal(value.get(..colon)?).filter(|&s| s > 0)?;
+    let to = parse_signal(value.get(colon + 1..)?)?;
     Some((from, to))
 }

@@ -118,6 +118,7 @@ To fix the problem, use the -s option or set the environment variable TINI_SUBRE
     )]);
 }
 
+#[inline(never)]
 fn run(opts: Options, startup: SignalState, argv: CStrArray<'_>, envp: CStrArray<'_>) -> i32 {
     let say = opts.verbosity;
     let fatal = |what: &str, e: linux_event::Error| {
@@ -194,7 +195,7 @@ fn forward(lp: &mut InitLoop, init: &mut Init, ev: SignalEvent) {
         }
         count = 1;
     }
-    let to = i32::from(init.opts.rewrite[signo as usize]);
+    let to = init.opts.rewrite.get(signo as usize).map_or(signo, |&to| i32::from(to));
     let target = if init.opts.kill_group { -init.child } else { init.child };
     // Real-time signals queue: forward each one that arrived.
     for _ in 0..count {
@@ -308,10 +309,12 @@ fn signal_children(signo: i32) {
     let mut path = [0u8; 48];
     let mut len = 0;
     for part in [&b"/proc/self/task/"[..], digits(sys::getpid(), &mut [0u8; 12]), b"/children"] {
-        path[len..len + part.len()].copy_from_slice(part);
-        len += part.len();
+        if let Some(room) = path.get_mut(len..len + part.len()) {
+            room.copy_from_slice(part);
+            len += part.len();
+        }
     }
-    let Ok(path) = CStr::from_bytes_until_nul(&path[..=len]) else { return };
+    let Ok(path) = CStr::from_bytes_until_nul(&path) else { return };
     let Ok(file) = sys::open_readonly(path) else {
         if sys::getpid() == 1 {
             let _ = sys::kill(-1, signo);
@@ -325,7 +328,7 @@ fn signal_children(signo: i32) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        for &b in &buf[..n] {
+        for &b in buf.get(..n).unwrap_or(&[]) {
             if b.is_ascii_digit() {
                 pid = pid.saturating_mul(10).saturating_add(i32::from(b - b'0'));
             } else if pid > 0 {

@@ -130,12 +130,17 @@ fn exec(program: &CStr, search_path: &[u8], argv: Terminated<'_>, envp: Terminat
         if len + 1 > PATH_BUF {
             continue;
         }
-        buf[..dir.len()].copy_from_slice(dir);
-        buf[dir.len()] = b'/';
-        buf[dir.len() + 1..len].copy_from_slice(name);
-        buf[len] = 0;
+        // (Checked accesses, though `len` fits: a static program then links
+        // no panic path for them.)
+        let mut at = 0;
+        for piece in [dir, b"/", name, b"\0"] {
+            if let Some(room) = buf.get_mut(at..at + piece.len()) {
+                room.copy_from_slice(piece);
+                at += piece.len();
+            }
+        }
         // A PATH entry with a NUL in it names no directory.
-        let Ok(path) = CStr::from_bytes_with_nul(&buf[..=len]) else { continue };
+        let Ok(path) = CStr::from_bytes_with_nul(buf.get(..at).unwrap_or(&[])) else { continue };
         match execve(path, argv, envp) {
             Errno::EACCES => saw_eacces = true,
             Errno::ENOENT | Errno::ENOTDIR | Errno::ENODEV | Errno::ETIMEDOUT | Errno::ESTALE => {}

@@ -31,8 +31,14 @@ pub fn signal_name(signo: i32) -> Option<&'static str> {
 /// The number of a signal name, with or without the `SIG` prefix (`"TERM"`,
 /// `"SIGTERM"`), or `None`.
 pub fn signal_number(name: &str) -> Option<i32> {
-    let bare = name.strip_prefix("SIG").unwrap_or(name);
-    let i = NAMES.iter().position(|n| n.strip_prefix("SIG") == Some(bare))?;
+    signal_number_of(name.as_bytes())
+}
+
+/// [`signal_number`] for bytes that need not be UTF-8 (a command-line
+/// argument): no UTF-8 check is linked for it.
+pub fn signal_number_of(name: &[u8]) -> Option<i32> {
+    let bare = name.strip_prefix(b"SIG").unwrap_or(name);
+    let i = NAMES.iter().position(|n| n.as_bytes().strip_prefix(b"SIG") == Some(bare))?;
     Some(i as i32 + 1)
 }
 
