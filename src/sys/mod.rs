@@ -4,6 +4,7 @@
 //! the reason it is sound. Above this layer nothing touches a raw syscall.
 
 pub(crate) mod aio;
+#[cfg_attr(feature = "syscall-clock", allow(dead_code))] // only the vDSO lookup reads it
 pub(crate) mod auxv;
 pub(crate) mod call;
 pub(crate) mod clock;
@@ -42,6 +43,7 @@ pub(crate) mod statx;
 pub(crate) mod thread;
 pub(crate) mod timerfd;
 mod tty;
+#[cfg_attr(feature = "syscall-clock", allow(dead_code))] // unused with syscall-clock
 pub(crate) mod vdso;
 mod wait;
 

@@ -11,7 +11,7 @@ use std::process::{Command, ExitCode};
 const EXAMPLES: &[(&str, &[&str])] = &[
     ("nolibc_hello", &[]),
     ("nolibc_loop", &[]),
-    ("init", &["signals"]),
+    ("init", &["signals", "syscall-clock"]),
     ("nolibc_files", &["files"]),
     ("echo", &["net"]),
     ("http_hello", &["net"]),
