@@ -136,8 +136,8 @@ impl Line {
     }
 
     fn signal(&mut self, n: i32) {
-        match usize::try_from(n).ok().and_then(|i| SIGNAL_TEXT.get(i.checked_sub(1)?)) {
-            Some(text) => self.put(text.as_bytes()),
+        match usize::try_from(n).ok().and_then(signal_text) {
+            Some(text) => self.put(text),
             None if (GLIBC_SIGRTMIN..=sys::SIGRTMAX).contains(&n) => {
                 self.put(b"Real-time signal ");
                 self.decimal(i64::from(n - GLIBC_SIGRTMIN));
@@ -150,7 +150,9 @@ impl Line {
     }
 }
 
-/// Writes `head`, the parts and `tail` to `fd`.
+/// Writes `head`, the parts and `tail` to `fd`. (Never inlined: one copy of
+/// the writer serves every message.)
+#[inline(never)]
 fn emit(fd: i32, head: &str, parts: &[Part<'_>], tail: &str) {
     let mut line = Line { fd, buf: [0; 1024], len: 0 };
     line.put(head.as_bytes());
@@ -172,6 +174,7 @@ pub struct Verbosity(pub u32);
 
 impl Verbosity {
     /// Says `parts` at `level` (0 fatal ... 4 trace) if the verbosity allows.
+    #[inline(never)]
     fn say(self, level: u32, parts: &[Part<'_>]) {
         const HEADS: [&str; 5] =
             ["[FATAL tini (", "[WARN  tini (", "[INFO  tini (", "[DEBUG tini (", "[TRACE tini ("];
@@ -208,40 +211,47 @@ pub fn err(parts: &[Part<'_>]) {
     emit(2, "", parts, "");
 }
 
-/// glibc's descriptions of the standard signals, as strsignal gives them.
-const SIGNAL_TEXT: [&str; 31] = [
-    "Hangup",
-    "Interrupt",
-    "Quit",
-    "Illegal instruction",
-    "Trace/breakpoint trap",
-    "Aborted",
-    "Bus error",
-    "Floating point exception",
-    "Killed",
-    "User defined signal 1",
-    "Segmentation fault",
-    "User defined signal 2",
-    "Broken pipe",
-    "Alarm clock",
-    "Terminated",
-    "Stack fault",
-    "Child exited",
-    "Continued",
-    "Stopped (signal)",
-    "Stopped",
-    "Stopped (tty input)",
-    "Stopped (tty output)",
-    "Urgent I/O condition",
-    "CPU time limit exceeded",
-    "File size limit exceeded",
-    "Virtual timer expired",
-    "Profiling timer expired",
-    "Window changed",
-    "I/O possible",
-    "Power failure",
-    "Bad system call",
-];
+/// glibc's descriptions of the standard signals, as strsignal gives them,
+/// in number order, each ended by a newline: one string rather than a table
+/// of `&str` (16 bytes of pointer and length per entry).
+const SIGNAL_TEXT: &str = "\
+Hangup\n\
+Interrupt\n\
+Quit\n\
+Illegal instruction\n\
+Trace/breakpoint trap\n\
+Aborted\n\
+Bus error\n\
+Floating point exception\n\
+Killed\n\
+User defined signal 1\n\
+Segmentation fault\n\
+User defined signal 2\n\
+Broken pipe\n\
+Alarm clock\n\
+Terminated\n\
+Stack fault\n\
+Child exited\n\
+Continued\n\
+Stopped (signal)\n\
+Stopped\n\
+Stopped (tty input)\n\
+Stopped (tty output)\n\
+Urgent I/O condition\n\
+CPU time limit exceeded\n\
+File size limit exceeded\n\
+Virtual timer expired\n\
+Profiling timer expired\n\
+Window changed\n\
+I/O possible\n\
+Power failure\n\
+Bad system call\n\
+";
+
+/// The description of signal `n` (1..=31).
+fn signal_text(n: usize) -> Option<&'static [u8]> {
+    SIGNAL_TEXT.as_bytes().split(|&b| b == b'\n').nth(n.checked_sub(1)?).filter(|t| !t.is_empty())
+}
 
 /// glibc's SIGRTMIN: it keeps 32 and 33 for its threads, so strsignal calls
 /// 34 "Real-time signal 0" (tini's releases are glibc builds).
