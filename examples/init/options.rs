@@ -6,7 +6,7 @@
 //! in place so that the program's arguments end it, and says where they
 //! start. What it cannot accept becomes a usage error with getopt's wording.
 
-use crate::say::{self, B, C, Ch, Part, S, Verbosity};
+use crate::say::{self, B, C, Ch, Part, Verbosity};
 use core::ffi::CStr;
 use core::ops::Range;
 use core::time::Duration;
@@ -101,16 +101,14 @@ fn basename(name: &CStr) -> &[u8] {
 /// tini's usage text, with this init's name and version, and its two
 /// options of its own (`-r`, `--grace`).
 fn usage(name: &CStr, to_stdout: bool) {
-    let base = B(basename(name));
-    let text = [
-        base,
-        S(concat!(" (linux-event init version ", env!("CARGO_PKG_VERSION"), ")\nUsage: ")),
-        base,
-        S(" [OPTIONS] PROGRAM -- [ARGS] | --version
+    let base = [B(basename(name))];
+    // `\u{2}` is the name, each time.
+    let text = concat!(
+        "\u{2} (linux-event init version ",
+        env!("CARGO_PKG_VERSION"),
+        ")\nUsage: \u{2} [OPTIONS] PROGRAM -- [ARGS] | --version
 
-Execute a program under the supervision of a valid init process ("),
-        base,
-        S(")
+Execute a program under the supervision of a valid init process (\u{2})
 
 Command line options:
 
@@ -132,9 +130,9 @@ Environment variables:
   TINI_VERBOSITY: Set the verbosity level (default: 1).
   TINI_KILL_PROCESS_GROUP: Send signals to the child's process group.
 
-"),
-    ];
-    if to_stdout { say::out(&text) } else { say::err(&text) }
+"
+    );
+    if to_stdout { say::out(text, &base) } else { say::err(text, &base) }
 }
 
 /// The value of `name` in the environment (getenv: the first entry wins).
@@ -238,12 +236,12 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
         program_at: argc,
     };
     if argc == 2 && argv.arg(1).to_bytes() == b"--version" {
-        say::out(&[S(concat!("linux-event init version ", env!("CARGO_PKG_VERSION"), "\n"))]);
+        say::out(concat!("linux-event init version ", env!("CARGO_PKG_VERSION"), "\n"), &[]);
         return Parsed::Exit(0);
     }
     let posix = env_value(&envp, b"POSIXLY_CORRECT").is_some();
-    let fail = |o: &Options, parts: &[Part<'_>]| {
-        o.verbosity.fatal(parts);
+    let fail = |o: &Options, template: &str, args: &[Part<'_>]| {
+        o.verbosity.fatal(template, args);
         Parsed::Exit(1)
     };
     // The non-options seen so far, kept together at `block.start..i` (getopt's
@@ -273,7 +271,7 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
                 None => (long, None),
             };
             if key != b"grace" {
-                say::err(&[C(name), S(": unrecognized option '"), C(arg), S("'\n")]);
+                say::err("\u{1}: unrecognized option '\u{1}'\n", &[C(name), C(arg)]);
                 usage(name, false);
                 return Parsed::Exit(1);
             }
@@ -284,14 +282,14 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
                     argv.arg(i - 1).to_bytes()
                 }
                 None => {
-                    say::err(&[C(name), S(": option '--grace' requires an argument\n")]);
+                    say::err("\u{1}: option '--grace' requires an argument\n", &[C(name)]);
                     usage(name, false);
                     return Parsed::Exit(1);
                 }
             };
             match parse_seconds(value) {
                 Some(d) => o.grace = Some(d),
-                None => return fail(&o, &[S("Not a valid option for --grace: "), B(value)]),
+                None => return fail(&o, "Not a valid option for --grace: \u{1}", &[B(value)]),
             }
         } else {
             // A cluster of short options: -vvv, -e3, -p SIGKILL.
@@ -304,7 +302,7 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
                         return Parsed::Exit(0);
                     }
                     b'l' => {
-                        say::out(&[S(LICENSE)]);
+                        say::out(LICENSE, &[]);
                         return Parsed::Exit(0);
                     }
                     b's' => o.subreaper = true,
@@ -319,7 +317,7 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
                             i += 1;
                             argv.arg(i - 1).to_bytes()
                         } else {
-                            say::err(&[C(name), S(": option requires an argument -- '"), Ch(c), S("'\n")]);
+                            say::err("\u{1}: option requires an argument -- '\u{1}'\n", &[C(name), Ch(c)]);
                             usage(name, false);
                             return Parsed::Exit(1);
                         };
@@ -337,11 +335,11 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
                             }),
                         };
                         if ok.is_none() {
-                            return fail(&o, &[S("Not a valid option for -"), Ch(c), S(": "), B(value)]);
+                            return fail(&o, "Not a valid option for -\u{1}: \u{1}", &[Ch(c), B(value)]);
                         }
                     }
                     other => {
-                        say::err(&[C(name), S(": invalid option -- '"), Ch(other), S("'\n")]);
+                        say::err("\u{1}: invalid option -- '\u{1}'\n", &[C(name), Ch(other)]);
                         usage(name, false);
                         return Parsed::Exit(1);
                     }

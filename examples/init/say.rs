@@ -2,7 +2,7 @@
 //! WARN on stderr, INFO, DEBUG and TRACE on stdout, signals named as
 //! strsignal names them and errors as strerror does. No allocation.
 //!
-//! A message is a list of [`Part`]s written by one function, not
+//! A message is a template and its [`Part`]s, written by one function, not
 //! `format_args!`: `core::fmt` (its `write`, padding and integer `Display`
 //! code, and the argument tables every `format_args!` builds) was about a
 //! sixth of the static init's bytes.
@@ -150,19 +150,32 @@ impl Line {
     }
 }
 
-/// Writes `head`, the parts and `tail` to `fd`. (Never inlined: one copy of
-/// the writer serves every message.)
+/// Writes `head` (with the pid after it), `template` and `tail` to `fd`.
+/// In the template, each `\u{1}` stands for the next of `args` and each
+/// `\u{2}` for the first. A template and a slice are cheaper to pass than
+/// a list of parts, which every call would build on the stack. (Never
+/// inlined: one copy of the writer serves every message.)
 #[inline(never)]
-fn emit(fd: i32, head: &str, parts: &[Part<'_>], tail: &str) {
+fn emit(fd: i32, head: &str, template: &str, args: &[Part<'_>], tail: &str) {
     let mut line = Line { fd, buf: [0; 1024], len: 0 };
     line.put(head.as_bytes());
     if !head.is_empty() {
         line.decimal(i64::from(sys::getpid()));
         line.put(b")] ");
     }
-    for part in parts {
-        line.part(part);
+    let mut next = args.iter();
+    let bytes = template.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b < 3 {
+            line.put(bytes.get(start..i).unwrap_or(&[]));
+            start = i + 1;
+            if let Some(arg) = if b == 2 { args.first() } else { next.next() } {
+                line.part(arg);
+            }
+        }
     }
+    line.put(bytes.get(start..).unwrap_or(&[]));
     line.put(tail.as_bytes());
     line.flush();
 }
@@ -175,40 +188,40 @@ pub struct Verbosity(pub u32);
 impl Verbosity {
     /// Says `parts` at `level` (0 fatal ... 4 trace) if the verbosity allows.
     #[inline(never)]
-    fn say(self, level: u32, parts: &[Part<'_>]) {
+    fn say(self, level: u32, template: &str, args: &[Part<'_>]) {
         const HEADS: [&str; 5] =
             ["[FATAL tini (", "[WARN  tini (", "[INFO  tini (", "[DEBUG tini (", "[TRACE tini ("];
         if self.0 >= level
             && let Some(head) = HEADS.get(level as usize)
         {
-            emit(if level < 2 { 2 } else { 1 }, head, parts, "\n");
+            emit(if level < 2 { 2 } else { 1 }, head, template, args, "\n");
         }
     }
-    pub fn fatal(self, parts: &[Part<'_>]) {
-        self.say(0, parts);
+    pub fn fatal(self, template: &str, args: &[Part<'_>]) {
+        self.say(0, template, args);
     }
-    pub fn warn(self, parts: &[Part<'_>]) {
-        self.say(1, parts);
+    pub fn warn(self, template: &str, args: &[Part<'_>]) {
+        self.say(1, template, args);
     }
-    pub fn info(self, parts: &[Part<'_>]) {
-        self.say(2, parts);
+    pub fn info(self, template: &str, args: &[Part<'_>]) {
+        self.say(2, template, args);
     }
-    pub fn debug(self, parts: &[Part<'_>]) {
-        self.say(3, parts);
+    pub fn debug(self, template: &str, args: &[Part<'_>]) {
+        self.say(3, template, args);
     }
-    pub fn trace(self, parts: &[Part<'_>]) {
-        self.say(4, parts);
+    pub fn trace(self, template: &str, args: &[Part<'_>]) {
+        self.say(4, template, args);
     }
 }
 
 /// Text on stdout.
-pub fn out(parts: &[Part<'_>]) {
-    emit(1, "", parts, "");
+pub fn out(template: &str, args: &[Part<'_>]) {
+    emit(1, "", template, args, "");
 }
 
 /// Text on stderr.
-pub fn err(parts: &[Part<'_>]) {
-    emit(2, "", parts, "");
+pub fn err(template: &str, args: &[Part<'_>]) {
+    emit(2, "", template, args, "");
 }
 
 /// glibc's descriptions of the standard signals, as strsignal gives them,

@@ -81,18 +81,18 @@ pub fn main<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> i
     if let Some(signo) = opts.parent_death_signal
         && sys::set_parent_death_signal(signo).is_err()
     {
-        say.fatal(&[S("Failed to set up parent death signal")]);
+        say.fatal("Failed to set up parent death signal", &[]);
         return 1;
     }
     if opts.subreaper {
         match sys::set_child_subreaper(true) {
-            Ok(()) => say.trace(&[S("Registered as child subreaper")]),
+            Ok(()) => say.trace("Registered as child subreaper", &[]),
             Err(Errno::EINVAL) => {
-                say.fatal(&[S("PR_SET_CHILD_SUBREAPER is unavailable on this platform. Are you using Linux >= 3.4?")]);
+                say.fatal("PR_SET_CHILD_SUBREAPER is unavailable on this platform. Are you using Linux >= 3.4?", &[]);
                 return 1;
             }
             Err(e) => {
-                say.fatal(&[S("Failed to register as child subreaper: "), E(e)]);
+                say.fatal("Failed to register as child subreaper: \u{1}", &[E(e)]);
                 return 1;
             }
         }
@@ -109,20 +109,18 @@ fn warn_if_no_reaping(say: Verbosity) {
     match sys::is_child_subreaper() {
         Ok(true) => return,
         Ok(false) => {}
-        Err(e) => say.debug(&[S("Failed to read child subreaper attribute: "), E(e)]),
+        Err(e) => say.debug("Failed to read child subreaper attribute: \u{1}", &[E(e)]),
     }
-    say.warn(&[S(
-        "Tini is not running as PID 1 and isn't registered as a child subreaper.\n\
+    say.warn("Tini is not running as PID 1 and isn't registered as a child subreaper.\n\
 Zombie processes will not be re-parented to Tini, so zombie reaping won't work.\n\
-To fix the problem, use the -s option or set the environment variable TINI_SUBREAPER to register Tini as a child subreaper, or run Tini as PID 1.",
-    )]);
+To fix the problem, use the -s option or set the environment variable TINI_SUBREAPER to register Tini as a child subreaper, or run Tini as PID 1.", &[]);
 }
 
 #[inline(never)]
 fn run(opts: Options, startup: SignalState, argv: CStrArray<'_>, envp: CStrArray<'_>) -> i32 {
     let say = opts.verbosity;
     let fatal = |what: &str, e: linux_event::Error| {
-        say.fatal(&[S(what), S(": "), Lib(e)]);
+        say.fatal("\u{1}: \u{1}", &[S(what), Lib(e)]);
         1
     };
     let lp = match Epoll::new().map_err(linux_event::Error::from).and_then(|epoll| LOOP.init(epoll)) {
@@ -156,7 +154,7 @@ fn run(opts: Options, startup: SignalState, argv: CStrArray<'_>, envp: CStrArray
     let child = match spawn.spawn() {
         Ok(child) => child,
         Err(e) => {
-            say.fatal(&[S("exec "), C(program), S(" failed: "), E(e)]);
+            say.fatal("exec \u{1} failed: \u{1}", &[C(program), E(e)]);
             return match e {
                 Errno::ENOENT => 127,
                 Errno::EACCES => 126,
@@ -164,7 +162,7 @@ fn run(opts: Options, startup: SignalState, argv: CStrArray<'_>, envp: CStrArray
             };
         }
     };
-    say.info(&[S("Spawned child process '"), C(program), S("' with pid '"), N(child.pid.into()), S("'")]);
+    say.info("Spawned child process '\u{1}' with pid '\u{1}'", &[C(program), N(child.pid.into())]);
     // Children are reaped on SIGCHLD, as tini does (its pidfd is not needed).
     let mut init = Init { child: child.pid, pid: sys::getpid(), opts, exit_code: None, in_grace: false, failed: false };
     drop(child);
@@ -174,7 +172,7 @@ fn run(opts: Options, startup: SignalState, argv: CStrArray<'_>, envp: CStrArray
     if init.failed {
         return 1;
     }
-    say.trace(&[S("Exiting: child has exited")]);
+    say.trace("Exiting: child has exited", &[]);
     init.exit_code.unwrap_or(1)
 }
 
@@ -200,18 +198,18 @@ fn forward(lp: &mut InitLoop, init: &mut Init, ev: SignalEvent) {
     // Real-time signals queue: forward each one that arrived.
     for _ in 0..count {
         if to == 0 {
-            say.debug(&[S("Not passing signal: '"), Sig(signo), S("' (dropped by -r)")]);
+            say.debug("Not passing signal: '\u{1}' (dropped by -r)", &[Sig(signo)]);
             continue;
         }
-        say.debug(&[S("Passing signal: '"), Sig(signo), S("'")]);
+        say.debug("Passing signal: '\u{1}'", &[Sig(signo)]);
         match sys::kill(target, to) {
             Ok(()) => {}
             Err(Errno::ESRCH) => {
-                say.warn(&[S("Child was dead when forwarding signal")]);
+                say.warn("Child was dead when forwarding signal", &[]);
                 return;
             }
             Err(e) => {
-                say.fatal(&[S("Unexpected error when forwarding signal: '"), E(e), S("'")]);
+                say.fatal("Unexpected error when forwarding signal: '\u{1}'", &[E(e)]);
                 init.failed = true;
                 lp.stop();
                 return;
@@ -221,7 +219,7 @@ fn forward(lp: &mut InitLoop, init: &mut Init, ev: SignalEvent) {
 }
 
 fn sigchld(lp: &mut InitLoop, init: &mut Init, _ev: SignalEvent) {
-    init.opts.verbosity.debug(&[S("Received SIGCHLD")]);
+    init.opts.verbosity.debug("Received SIGCHLD", &[]);
     reap_zombies(lp, init);
 }
 
@@ -232,24 +230,24 @@ fn reap_zombies(lp: &mut InitLoop, init: &mut Init) {
     let none_left = loop {
         match sys::wait_exit(WaitTarget::Any, true) {
             Ok(Some((pid, status))) => {
-                say.debug(&[S("Reaped child with pid: '"), N(pid.into()), S("'")]);
+                say.debug("Reaped child with pid: '\u{1}'", &[N(pid.into())]);
                 if pid == init.child {
                     main_child_exited(init, status);
                     main_exited = true;
                 } else if init.opts.warn_on_reap {
-                    say.warn(&[S("Reaped zombie process with pid="), N(pid.into())]);
+                    say.warn("Reaped zombie process with pid=\u{1}", &[N(pid.into())]);
                 }
             }
             Ok(None) => {
-                say.trace(&[S("No child to reap")]);
+                say.trace("No child to reap", &[]);
                 break false;
             }
             Err(Errno::ECHILD) => {
-                say.trace(&[S("No child to wait")]);
+                say.trace("No child to wait", &[]);
                 break true;
             }
             Err(e) => {
-                say.fatal(&[S("Error while waiting for pids: '"), E(e), S("'")]);
+                say.fatal("Error while waiting for pids: '\u{1}'", &[E(e)]);
                 init.failed = true;
                 lp.stop();
                 return;
@@ -270,11 +268,11 @@ fn main_child_exited(init: &mut Init, status: ExitStatus) {
     let say = init.opts.verbosity;
     let code = match status {
         ExitStatus::Exited(code) => {
-            say.info(&[S("Main child exited normally (with status '"), N(code.into()), S("')")]);
+            say.info("Main child exited normally (with status '\u{1}')", &[N(code.into())]);
             code
         }
         ExitStatus::Signaled { signal, .. } => {
-            say.info(&[S("Main child exited with signal (with signal '"), Sig(signal), S("')")]);
+            say.info("Main child exited with signal (with signal '\u{1}')", &[Sig(signal)]);
             128 + signal
         }
     };
@@ -288,10 +286,10 @@ fn has_children() -> bool {
 
 fn start_grace(lp: &mut InitLoop, init: &mut Init, grace: Duration) {
     init.in_grace = true;
-    init.opts.verbosity.info(&[S("Main child gone: sending SIGTERM to the other children")]);
+    init.opts.verbosity.info("Main child gone: sending SIGTERM to the other children", &[]);
     signal_children(sys::SIGTERM);
     let armed = lp.after(grace, 0, |lp, init, _| {
-        init.opts.verbosity.info(&[S("Grace period over: killing what is left")]);
+        init.opts.verbosity.info("Grace period over: killing what is left", &[]);
         signal_children(sys::SIGKILL);
         if !has_children() {
             lp.stop();

@@ -119,7 +119,7 @@ fn exec(program: &CStr, search_path: &[u8], argv: Terminated<'_>, envp: Terminat
     if name.is_empty() {
         return Errno::ENOENT;
     }
-    if name.contains(&b'/') {
+    if name.iter().any(|&b| b == b'/') {
         return execve(program, argv, envp);
     }
     let mut buf = [0u8; PATH_BUF];
