@@ -6,7 +6,6 @@
 
 use crate::options::{self, ArgList, Options, Parsed};
 use crate::say::{C, E, Lib, N, S, Sig, Verbosity};
-use core::ffi::CStr;
 use core::time::Duration;
 use linux_event::backend::Epoll;
 use linux_event::process::{SignalState, Spawn};
@@ -312,7 +311,7 @@ fn signal_children(signo: i32) {
             len += part.len();
         }
     }
-    let Ok(path) = CStr::from_bytes_until_nul(&path) else { return };
+    let Some(path) = sys::c_str_in(&path) else { return };
     let Ok(file) = sys::open_readonly(path) else {
         if sys::getpid() == 1 {
             let _ = sys::kill(-1, signo);

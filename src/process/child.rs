@@ -140,7 +140,10 @@ fn exec(program: &CStr, search_path: &[u8], argv: Terminated<'_>, envp: Terminat
             }
         }
         // A PATH entry with a NUL in it names no directory.
-        let Ok(path) = CStr::from_bytes_with_nul(buf.get(..at).unwrap_or(&[])) else { continue };
+        // (An interior NUL would end the string early: the whole must be it.)
+        let Some(path) = sys::c_str_in(buf.get(..at).unwrap_or(&[])).filter(|p| p.to_bytes().len() + 1 == at) else {
+            continue;
+        };
         match execve(path, argv, envp) {
             Errno::EACCES => saw_eacces = true,
             Errno::ENOENT | Errno::ENOTDIR | Errno::ENODEV | Errno::ETIMEDOUT | Errno::ESTALE => {}

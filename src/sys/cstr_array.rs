@@ -336,6 +336,23 @@ pub(crate) unsafe fn c_str<'a>(s: *const u8) -> &'a CStr {
     unsafe { CStr::from_bytes_with_nul_unchecked(core::slice::from_raw_parts(s, len + 1)) }
 }
 
+/// The C string at the start of `buf`: its bytes up to and including the
+/// first NUL, or `None` if it has none. `CStr::from_bytes_until_nul` does
+/// the same through core's `memchr` (about 400 bytes of a static binary
+/// that has no other use for it); this is a plain scan.
+///
+/// ```
+/// let buf = *b"/proc\0junk";
+/// assert_eq!(linux_event::sys::c_str_in(&buf), Some(c"/proc"));
+/// assert_eq!(linux_event::sys::c_str_in(b"no nul"), None);
+/// ```
+pub fn c_str_in(buf: &[u8]) -> Option<&CStr> {
+    let nul = buf.iter().position(|&b| b == 0)?;
+    let with_nul = buf.get(..=nul)?;
+    // SAFETY: `with_nul` ends with its first NUL byte, at `nul`, and has no other.
+    Some(unsafe { CStr::from_bytes_with_nul_unchecked(with_nul) })
+}
+
 /// A terminated array of `strings` that lives for the rest of the process
 /// (its pointers are leaked): what other modules' tests hand to a spawn.
 #[cfg(test)]

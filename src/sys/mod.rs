@@ -48,7 +48,7 @@ pub(crate) mod vdso;
 mod wait;
 
 pub use auxv::set_sysinfo_ehdr;
-pub use cstr_array::{CStrArray, CStrArrayIter, CStrArrayMut};
+pub use cstr_array::{CStrArray, CStrArrayIter, CStrArrayMut, c_str_in};
 pub use errno::Errno;
 pub use fd::{OwnedFd, RawFd, check_fd, close, dup, open_readonly, pipe, read, write};
 pub use iov::{MAX_IOV, readv, writev};
