@@ -186,11 +186,11 @@ fn emit(fd: i32, head: &str, template: &str, args: &[Part<'_>], tail: &str) {
 pub struct Verbosity(pub u32);
 
 impl Verbosity {
-    /// Says `parts` at `level` (0 fatal ... 4 trace) if the verbosity allows.
+    /// Says `template` with `args` at `level` (0 fatal ... 4 trace) if the
+    /// verbosity allows.
     #[inline(never)]
     fn say(self, level: u32, template: &str, args: &[Part<'_>]) {
-        const HEADS: [&str; 5] =
-            ["[FATAL tini (", "[WARN  tini (", "[INFO  tini (", "[DEBUG tini (", "[TRACE tini ("];
+        const HEADS: [&str; 5] = ["[FATAL tini (", "[WARN  tini (", "[INFO  tini (", "[DEBUG tini (", "[TRACE tini ("];
         if self.0 >= level
             && let Some(head) = HEADS.get(level as usize)
         {
