@@ -40,17 +40,36 @@ impl From<Errno> for Error {
     }
 }
 
+impl Error {
+    /// What the loop's own refusals say (`Display` shows the same text), or
+    /// `None` for `Os`, which `Display` shows as its errno does. For a program
+    /// that prints errors without `core::fmt`.
+    ///
+    /// ```
+    /// use linux_event::{Error, Errno};
+    /// assert_eq!(Error::NotFound.message(), Some("no such watcher or timer"));
+    /// assert_eq!(Error::Os(Errno::EBADF).message(), None);
+    /// ```
+    pub fn message(&self) -> Option<&'static str> {
+        Some(match self {
+            Error::Os(_) => return None,
+            Error::Capacity => "table full (raise the capacity parameter)",
+            Error::NotFound => "no such watcher or timer",
+            Error::Reserved => "fd is reserved by the loop",
+            Error::Reentrant => "loop run from inside one of its callbacks",
+            Error::Closed => "the loop is gone",
+            Error::AlreadyWatched => "the process already has a pid watcher",
+            Error::WrongThread => "the loop's signal watchers belong to another thread",
+        })
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Os(e) => fmt::Display::fmt(e, f),
-            Error::Capacity => f.write_str("table full (raise the capacity parameter)"),
-            Error::NotFound => f.write_str("no such watcher or timer"),
-            Error::Reserved => f.write_str("fd is reserved by the loop"),
-            Error::Reentrant => f.write_str("loop run from inside one of its callbacks"),
-            Error::Closed => f.write_str("the loop is gone"),
-            Error::AlreadyWatched => f.write_str("the process already has a pid watcher"),
-            Error::WrongThread => f.write_str("the loop's signal watchers belong to another thread"),
+        match (self, self.message()) {
+            (_, Some(text)) => f.write_str(text),
+            (Error::Os(e), None) => fmt::Display::fmt(e, f),
+            (_, None) => Ok(()),
         }
     }
 }

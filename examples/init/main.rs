@@ -15,7 +15,7 @@ mod say;
 mod supervisor;
 
 #[cfg(linux_event_nolibc)]
-linux_event::entry!(nolibc_main);
+linux_event::entry!(nolibc_main, panic = location);
 
 /// The no-libc entry: arguments and environment straight off the initial stack.
 #[cfg(linux_event_nolibc)]

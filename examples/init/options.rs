@@ -6,7 +6,7 @@
 //! in place so that the program's arguments end it, and says where they
 //! start. What it cannot accept becomes a usage error with getopt's wording.
 
-use crate::say::{self, Show, Verbosity};
+use crate::say::{self, B, C, Ch, Part, Verbosity};
 use core::ffi::CStr;
 use core::ops::Range;
 use core::time::Duration;
@@ -75,7 +75,7 @@ pub struct Options {
 
 impl Options {
     pub fn remapped(&self, code: i32) -> bool {
-        (0..256).contains(&code) && self.remap[code as usize / 64] & (1 << (code % 64)) != 0
+        (0..256).contains(&code) && self.remap.get(code as usize / 64).is_some_and(|w| w & (1 << (code % 64)) != 0)
     }
 }
 
@@ -93,21 +93,22 @@ license or the Apache License, Version 2.0, at your option. It is provided
 ";
 
 /// The last path component, as tini shows its own name.
-fn basename(name: &CStr) -> Show2<'_> {
+fn basename(name: &CStr) -> &[u8] {
     let bytes = name.to_bytes();
-    Show2(bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes))
+    bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes)
 }
 
 /// tini's usage text, with this init's name and version, and its two
 /// options of its own (`-r`, `--grace`).
 fn usage(name: &CStr, to_stdout: bool) {
-    let base = basename(name);
-    let version = env!("CARGO_PKG_VERSION");
-    let text = format_args!(
-        "{base} (linux-event init version {version})
-Usage: {base} [OPTIONS] PROGRAM -- [ARGS] | --version
+    let base = [B(basename(name))];
+    // `\u{2}` is the name, each time.
+    let text = concat!(
+        "\u{2} (linux-event init version ",
+        env!("CARGO_PKG_VERSION"),
+        ")\nUsage: \u{2} [OPTIONS] PROGRAM -- [ARGS] | --version
 
-Execute a program under the supervision of a valid init process ({base})
+Execute a program under the supervision of a valid init process (\u{2})
 
 Command line options:
 
@@ -131,7 +132,7 @@ Environment variables:
 
 "
     );
-    if to_stdout { say::out(text) } else { say::err(text) }
+    if to_stdout { say::out(text, &base) } else { say::err(text, &base) }
 }
 
 /// The value of `name` in the environment (getenv: the first entry wins).
@@ -154,8 +155,9 @@ fn strtol_prefix(s: &[u8]) -> (i64, usize) {
         }
         _ => false,
     };
-    let digits = s[i..].iter().take_while(|b| b.is_ascii_digit()).count();
-    let v = s[i..i + digits].iter().fold(0i64, |acc, d| acc.saturating_mul(10).saturating_add(i64::from(d - b'0')));
+    let rest = s.get(i..).unwrap_or(&[]);
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let v = rest.iter().take(digits).fold(0i64, |acc, d| acc.saturating_mul(10).saturating_add(i64::from(d - b'0')));
     // No digits: strtol's end pointer stays at the start of the string.
     let end = if digits == 0 { 0 } else { i + digits };
     (if neg { -v } else { v }, end)
@@ -180,26 +182,45 @@ fn parse_signal(s: &[u8]) -> Option<i32> {
     {
         return (0..=i64::from(sys::MAX_SIGNAL)).contains(&n).then_some(n as i32);
     }
-    core::str::from_utf8(s).ok().and_then(sys::signal_number)
+    sys::signal_number_of(s)
 }
 
+/// `--grace`'s value: whole seconds as Rust's `u64::from_str` takes them
+/// (an optional `+`, at least one digit, no overflow), then optionally `.`
+/// and up to 9 digits. Parsed by hand: no UTF-8 check and no `Duration::new`
+/// (whose overflow check is a panic path).
 fn parse_seconds(s: &[u8]) -> Option<Duration> {
-    let text = core::str::from_utf8(s).ok()?;
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    let secs: u64 = whole.parse().ok()?;
-    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    let dot = s.iter().position(|&b| b == b'.');
+    let (whole, frac) = match dot {
+        Some(p) => (s.get(..p)?, s.get(p + 1..)?),
+        None => (s, &[][..]),
+    };
+    let whole = whole.strip_prefix(b"+").unwrap_or(whole);
+    if whole.is_empty() || frac.len() > 9 {
         return None;
     }
-    let mut nanos = 0u32;
-    for b in frac.bytes().chain(core::iter::repeat(b'0')).take(9) {
-        nanos = nanos * 10 + u32::from(b - b'0');
+    let mut secs = 0u64;
+    for &b in whole {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        secs = secs.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
     }
-    Some(Duration::new(secs, nanos))
+    let mut nanos = 0u64;
+    for i in 0..9 {
+        let b = frac.get(i).copied().unwrap_or(b'0');
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        nanos = nanos * 10 + u64::from(b - b'0');
+    }
+    Some(Duration::from_secs(secs).saturating_add(Duration::from_nanos(nanos)))
 }
 
 /// Parses `argv` (with `argv[0]`) and the environment. On `Run`, `argv` is
 /// reordered as getopt leaves it: options (and a `--`) first, then the
 /// program and its arguments from `program_at` to the end.
+#[inline(never)]
 pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> Parsed {
     let argc = argv.count();
     let name = if argc > 0 { argv.arg(0) } else { c"init" };
@@ -215,12 +236,12 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
         program_at: argc,
     };
     if argc == 2 && argv.arg(1).to_bytes() == b"--version" {
-        say::out(format_args!("linux-event init version {}\n", env!("CARGO_PKG_VERSION")));
+        say::out(concat!("linux-event init version ", env!("CARGO_PKG_VERSION"), "\n"), &[]);
         return Parsed::Exit(0);
     }
     let posix = env_value(&envp, b"POSIXLY_CORRECT").is_some();
-    let fail = |o: &Options, args: core::fmt::Arguments<'_>| {
-        o.verbosity.fatal(args);
+    let fail = |o: &Options, template: &str, args: &[Part<'_>]| {
+        o.verbosity.fatal(template, args);
         Parsed::Exit(1)
     };
     // The non-options seen so far, kept together at `block.start..i` (getopt's
@@ -231,7 +252,7 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
     while i < argc {
         let arg = argv.arg(i);
         let bytes = arg.to_bytes();
-        if options_done || bytes.len() < 2 || bytes[0] != b'-' {
+        if options_done || bytes.len() < 2 || bytes.first() != Some(&b'-') {
             if block.is_empty() {
                 block = i..i;
             }
@@ -246,11 +267,11 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
             options_done = true;
         } else if let Some(long) = bytes.strip_prefix(b"--") {
             let (key, inline) = match long.iter().position(|&b| b == b'=') {
-                Some(p) => (&long[..p], Some(&long[p + 1..])),
+                Some(p) => (long.get(..p).unwrap_or(long), long.get(p + 1..)),
                 None => (long, None),
             };
             if key != b"grace" {
-                say::err(format_args!("{}: unrecognized option '{}'\n", Show(name), Show(arg)));
+                say::err("\u{1}: unrecognized option '\u{1}'\n", &[C(name), C(arg)]);
                 usage(name, false);
                 return Parsed::Exit(1);
             }
@@ -261,20 +282,19 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
                     argv.arg(i - 1).to_bytes()
                 }
                 None => {
-                    say::err(format_args!("{}: option '--grace' requires an argument\n", Show(name)));
+                    say::err("\u{1}: option '--grace' requires an argument\n", &[C(name)]);
                     usage(name, false);
                     return Parsed::Exit(1);
                 }
             };
             match parse_seconds(value) {
                 Some(d) => o.grace = Some(d),
-                None => return fail(&o, format_args!("Not a valid option for --grace: {}", Show2(value))),
+                None => return fail(&o, "Not a valid option for --grace: \u{1}", &[B(value)]),
             }
         } else {
             // A cluster of short options: -vvv, -e3, -p SIGKILL.
             let mut j = 1;
-            while j < bytes.len() {
-                let c = bytes[j];
+            while let Some(&c) = bytes.get(j) {
                 j += 1;
                 match c {
                     b'h' => {
@@ -282,7 +302,7 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
                         return Parsed::Exit(0);
                     }
                     b'l' => {
-                        say::out(format_args!("{LICENSE}"));
+                        say::out(LICENSE, &[]);
                         return Parsed::Exit(0);
                     }
                     b's' => o.subreaper = true,
@@ -290,31 +310,36 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
                     b'w' => o.warn_on_reap = true,
                     b'g' => o.kill_group = true,
                     b'p' | b'e' | b'r' => {
-                        let value = if j < bytes.len() {
-                            let v = &bytes[j..];
+                        let value = if let Some(v) = bytes.get(j..).filter(|v| !v.is_empty()) {
                             j = bytes.len();
                             v
                         } else if i < argc {
                             i += 1;
                             argv.arg(i - 1).to_bytes()
                         } else {
-                            say::err(format_args!("{}: option requires an argument -- '{}'\n", Show(name), c as char));
+                            say::err("\u{1}: option requires an argument -- '\u{1}'\n", &[C(name), Ch(c)]);
                             usage(name, false);
                             return Parsed::Exit(1);
                         };
                         let ok = match c {
                             b'p' => parse_signal(value).filter(|&s| s > 0).map(|s| o.parent_death_signal = Some(s)),
                             b'e' => parse_int(value).filter(|v| (0..256).contains(v)).map(|v| {
-                                o.remap[v as usize / 64] |= 1 << (v % 64);
+                                if let Some(word) = o.remap.get_mut(v as usize / 64) {
+                                    *word |= 1 << (v % 64);
+                                }
                             }),
-                            _ => parse_rewrite(value).map(|(from, to)| o.rewrite[from as usize] = to as u8),
+                            _ => parse_rewrite(value).map(|(from, to)| {
+                                if let Some(slot) = o.rewrite.get_mut(from as usize) {
+                                    *slot = to as u8;
+                                }
+                            }),
                         };
                         if ok.is_none() {
-                            return fail(&o, format_args!("Not a valid option for -{}: {}", c as char, Show2(value)));
+                            return fail(&o, "Not a valid option for -\u{1}: \u{1}", &[Ch(c), B(value)]);
                         }
                     }
                     other => {
-                        say::err(format_args!("{}: invalid option -- '{}'\n", Show(name), other as char));
+                        say::err("\u{1}: invalid option -- '\u{1}'\n", &[C(name), Ch(other)]);
                         usage(name, false);
                         return Parsed::Exit(1);
                     }
@@ -348,19 +373,7 @@ pub fn parse<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> 
 
 fn parse_rewrite(value: &[u8]) -> Option<(i32, i32)> {
     let colon = value.iter().position(|&b| b == b':')?;
-    let from = parse_signal(&value[..colon]).filter(|&s| s > 0)?;
-    let to = parse_signal(&value[colon + 1..])?;
+    let from = parse_signal(value.get(..colon)?).filter(|&s| s > 0)?;
+    let to = parse_signal(value.get(colon + 1..)?)?;
     Some((from, to))
-}
-
-/// Bytes for display (lossy: invalid UTF-8 is left out).
-pub struct Show2<'a>(pub &'a [u8]);
-
-impl core::fmt::Display for Show2<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        for chunk in self.0.utf8_chunks() {
-            f.write_str(chunk.valid())?;
-        }
-        Ok(())
-    }
 }

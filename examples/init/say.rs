@@ -2,13 +2,41 @@
 //! WARN on stderr, INFO, DEBUG and TRACE on stdout, signals named as
 //! strsignal names them and errors as strerror does. No allocation.
 //!
+//! A message is a template and its [`Part`]s, written by one function, not
+//! `format_args!`: `core::fmt` (its `write`, padding and integer `Display`
+//! code, and the argument tables every `format_args!` builds) was about a
+//! sixth of the static init's bytes.
+//!
 //! A failed write (EPIPE from a pipe nobody reads, a full disk) is dropped:
 //! the init must outlive its own output.
 
-use core::fmt::{self, Write};
+use core::ffi::CStr;
 use linux_event::sys::{self, Errno};
 
-/// A message on its way to one fd: formatted into a fixed buffer that is
+/// One piece of a message.
+#[derive(Copy, Clone)]
+pub enum Part<'a> {
+    /// Text as it is.
+    S(&'a str),
+    /// Bytes shown lossily: invalid UTF-8 is left out.
+    B(&'a [u8]),
+    /// A C string shown lossily: invalid UTF-8 shows as `?`.
+    C(&'a CStr),
+    /// A number in decimal.
+    N(i64),
+    /// A byte as a character (`b as char`: Latin-1 above 0x7f).
+    Ch(u8),
+    /// A signal as strsignal(3) names it.
+    Sig(i32),
+    /// An errno as strerror(3) describes it.
+    E(Errno),
+    /// The library's error as its `Display` shows it.
+    Lib(linux_event::Error),
+}
+
+pub use Part::*;
+
+/// A message on its way to one fd: gathered in a fixed buffer that is
 /// written out when full and at the end, so a line of any length arrives
 /// whole (and a usual one in a single write).
 struct Line {
@@ -20,8 +48,10 @@ struct Line {
 impl Line {
     fn flush(&mut self) {
         let mut done = 0;
-        while done < self.len {
-            match sys::write(self.fd, &self.buf[done..self.len]) {
+        while let Some(rest) = self.buf.get(done..self.len)
+            && !rest.is_empty()
+        {
+            match sys::write(self.fd, rest) {
                 Ok(n) if n > 0 => done += n,
                 // EPIPE and every other error: the message is lost, nothing else.
                 _ => break,
@@ -29,27 +59,124 @@ impl Line {
         }
         self.len = 0;
     }
-}
 
-impl Write for Line {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let mut s = s.as_bytes();
+    fn put(&mut self, mut s: &[u8]) {
         while !s.is_empty() {
-            if self.len == self.buf.len() {
+            if self.len >= self.buf.len() {
                 self.flush();
             }
-            let take = s.len().min(self.buf.len() - self.len);
-            self.buf[self.len..self.len + take].copy_from_slice(&s[..take]);
+            let Some(free) = self.buf.get_mut(self.len..) else { return };
+            let take = s.len().min(free.len());
+            let (now, later) = s.split_at(take);
+            if let Some(room) = free.get_mut(..take) {
+                room.copy_from_slice(now);
+            }
             self.len += take;
-            s = &s[take..];
+            s = later;
         }
-        Ok(())
+    }
+
+    fn decimal(&mut self, n: i64) {
+        if n < 0 {
+            self.put(b"-");
+        }
+        let mut n = n.unsigned_abs();
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        while at > 0 {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.put(digits.get(at..).unwrap_or(&[]));
+    }
+
+    /// Valid UTF-8 as it is; each invalid sequence as `bad` (nothing or `?`).
+    fn lossy(&mut self, bytes: &[u8], bad: &[u8]) {
+        for chunk in bytes.utf8_chunks() {
+            self.put(chunk.valid().as_bytes());
+            if !chunk.invalid().is_empty() {
+                self.put(bad);
+            }
+        }
+    }
+
+    fn part(&mut self, part: &Part<'_>) {
+        match *part {
+            S(s) => self.put(s.as_bytes()),
+            B(b) => self.lossy(b, b""),
+            C(c) => self.lossy(c.to_bytes(), b"?"),
+            N(n) => self.decimal(n),
+            Ch(c) if c < 0x80 => self.put(&[c]),
+            Ch(c) => self.put(&[0xc0 | (c >> 6), 0x80 | (c & 0x3f)]),
+            Sig(n) => self.signal(n),
+            E(e) => match e.description() {
+                Some(text) => self.put(text.as_bytes()),
+                None => {
+                    self.put(b"Unknown error ");
+                    self.decimal(i64::from(e.raw()));
+                }
+            },
+            Lib(linux_event::Error::Os(e)) => match (e.name(), e.description()) {
+                (Some(name), Some(text)) => {
+                    for s in [name, " (", text, ")"] {
+                        self.put(s.as_bytes());
+                    }
+                }
+                _ => {
+                    self.put(b"errno ");
+                    self.decimal(i64::from(e.raw()));
+                }
+            },
+            Lib(e) => self.put(e.message().unwrap_or("").as_bytes()),
+        }
+    }
+
+    fn signal(&mut self, n: i32) {
+        match usize::try_from(n).ok().and_then(signal_text) {
+            Some(text) => self.put(text),
+            None if (GLIBC_SIGRTMIN..=sys::SIGRTMAX).contains(&n) => {
+                self.put(b"Real-time signal ");
+                self.decimal(i64::from(n - GLIBC_SIGRTMIN));
+            }
+            None => {
+                self.put(b"Unknown signal ");
+                self.decimal(i64::from(n));
+            }
+        }
     }
 }
 
-fn emit(fd: i32, args: fmt::Arguments<'_>) {
+/// Writes `head` (with the pid after it), `template` and `tail` to `fd`.
+/// In the template, each `\u{1}` stands for the next of `args` and each
+/// `\u{2}` for the first. A template and a slice are cheaper to pass than
+/// a list of parts, which every call would build on the stack. (Never
+/// inlined: one copy of the writer serves every message.)
+#[inline(never)]
+fn emit(fd: i32, head: &str, template: &str, args: &[Part<'_>], tail: &str) {
     let mut line = Line { fd, buf: [0; 1024], len: 0 };
-    let _ = line.write_fmt(args);
+    line.put(head.as_bytes());
+    if !head.is_empty() {
+        line.decimal(i64::from(sys::getpid()));
+        line.put(b")] ");
+    }
+    let mut next = args.iter();
+    let bytes = template.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b < 3 {
+            line.put(bytes.get(start..i).unwrap_or(&[]));
+            start = i + 1;
+            if let Some(arg) = if b == 2 { args.first() } else { next.next() } {
+                line.part(arg);
+            }
+        }
+    }
+    line.put(bytes.get(start..).unwrap_or(&[]));
+    line.put(tail.as_bytes());
     line.flush();
 }
 
@@ -59,120 +186,86 @@ fn emit(fd: i32, args: fmt::Arguments<'_>) {
 pub struct Verbosity(pub u32);
 
 impl Verbosity {
-    pub fn fatal(self, args: fmt::Arguments<'_>) {
-        emit(2, format_args!("[FATAL tini ({})] {}\n", sys::getpid(), args));
-    }
-    pub fn warn(self, args: fmt::Arguments<'_>) {
-        if self.0 > 0 {
-            emit(2, format_args!("[WARN  tini ({})] {}\n", sys::getpid(), args));
+    /// Says `template` with `args` at `level` (0 fatal ... 4 trace) if the
+    /// verbosity allows.
+    #[inline(never)]
+    fn say(self, level: u32, template: &str, args: &[Part<'_>]) {
+        const HEADS: [&str; 5] = ["[FATAL tini (", "[WARN  tini (", "[INFO  tini (", "[DEBUG tini (", "[TRACE tini ("];
+        if self.0 >= level
+            && let Some(head) = HEADS.get(level as usize)
+        {
+            emit(if level < 2 { 2 } else { 1 }, head, template, args, "\n");
         }
     }
-    pub fn info(self, args: fmt::Arguments<'_>) {
-        if self.0 > 1 {
-            emit(1, format_args!("[INFO  tini ({})] {}\n", sys::getpid(), args));
-        }
+    pub fn fatal(self, template: &str, args: &[Part<'_>]) {
+        self.say(0, template, args);
     }
-    pub fn debug(self, args: fmt::Arguments<'_>) {
-        if self.0 > 2 {
-            emit(1, format_args!("[DEBUG tini ({})] {}\n", sys::getpid(), args));
-        }
+    pub fn warn(self, template: &str, args: &[Part<'_>]) {
+        self.say(1, template, args);
     }
-    pub fn trace(self, args: fmt::Arguments<'_>) {
-        if self.0 > 3 {
-            emit(1, format_args!("[TRACE tini ({})] {}\n", sys::getpid(), args));
-        }
+    pub fn info(self, template: &str, args: &[Part<'_>]) {
+        self.say(2, template, args);
+    }
+    pub fn debug(self, template: &str, args: &[Part<'_>]) {
+        self.say(3, template, args);
+    }
+    pub fn trace(self, template: &str, args: &[Part<'_>]) {
+        self.say(4, template, args);
     }
 }
 
 /// Text on stdout.
-pub fn out(args: fmt::Arguments<'_>) {
-    emit(1, args);
+pub fn out(template: &str, args: &[Part<'_>]) {
+    emit(1, "", template, args, "");
 }
 
 /// Text on stderr.
-pub fn err(args: fmt::Arguments<'_>) {
-    emit(2, args);
+pub fn err(template: &str, args: &[Part<'_>]) {
+    emit(2, "", template, args, "");
 }
 
-/// A C string for display (lossy: invalid UTF-8 shows as `?`).
-pub struct Show<'a>(pub &'a core::ffi::CStr);
+/// glibc's descriptions of the standard signals, as strsignal gives them,
+/// in number order, each ended by a newline: one string rather than a table
+/// of `&str` (16 bytes of pointer and length per entry).
+const SIGNAL_TEXT: &str = "\
+Hangup\n\
+Interrupt\n\
+Quit\n\
+Illegal instruction\n\
+Trace/breakpoint trap\n\
+Aborted\n\
+Bus error\n\
+Floating point exception\n\
+Killed\n\
+User defined signal 1\n\
+Segmentation fault\n\
+User defined signal 2\n\
+Broken pipe\n\
+Alarm clock\n\
+Terminated\n\
+Stack fault\n\
+Child exited\n\
+Continued\n\
+Stopped (signal)\n\
+Stopped\n\
+Stopped (tty input)\n\
+Stopped (tty output)\n\
+Urgent I/O condition\n\
+CPU time limit exceeded\n\
+File size limit exceeded\n\
+Virtual timer expired\n\
+Profiling timer expired\n\
+Window changed\n\
+I/O possible\n\
+Power failure\n\
+Bad system call\n\
+";
 
-impl fmt::Display for Show<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for chunk in self.0.to_bytes().utf8_chunks() {
-            f.write_str(chunk.valid())?;
-            if !chunk.invalid().is_empty() {
-                f.write_str("?")?;
-            }
-        }
-        Ok(())
-    }
+/// The description of signal `n` (1..=31).
+fn signal_text(n: usize) -> Option<&'static [u8]> {
+    SIGNAL_TEXT.as_bytes().split(|&b| b == b'\n').nth(n.checked_sub(1)?).filter(|t| !t.is_empty())
 }
-
-/// glibc's descriptions of the standard signals, as strsignal gives them.
-const SIGNAL_TEXT: [&str; 31] = [
-    "Hangup",
-    "Interrupt",
-    "Quit",
-    "Illegal instruction",
-    "Trace/breakpoint trap",
-    "Aborted",
-    "Bus error",
-    "Floating point exception",
-    "Killed",
-    "User defined signal 1",
-    "Segmentation fault",
-    "User defined signal 2",
-    "Broken pipe",
-    "Alarm clock",
-    "Terminated",
-    "Stack fault",
-    "Child exited",
-    "Continued",
-    "Stopped (signal)",
-    "Stopped",
-    "Stopped (tty input)",
-    "Stopped (tty output)",
-    "Urgent I/O condition",
-    "CPU time limit exceeded",
-    "File size limit exceeded",
-    "Virtual timer expired",
-    "Profiling timer expired",
-    "Window changed",
-    "I/O possible",
-    "Power failure",
-    "Bad system call",
-];
 
 /// glibc's SIGRTMIN: it keeps 32 and 33 for its threads, so strsignal calls
 /// 34 "Real-time signal 0" (tini's releases are glibc builds).
 const GLIBC_SIGRTMIN: i32 = 34;
-
-/// A signal as strsignal(3) names it: `Hangup`, `Real-time signal 2`,
-/// `Unknown signal 32`.
-pub struct SignalText(pub i32);
-
-impl fmt::Display for SignalText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.0;
-        match usize::try_from(n).ok().and_then(|i| SIGNAL_TEXT.get(i.checked_sub(1)?)) {
-            Some(text) => f.write_str(text),
-            None if (GLIBC_SIGRTMIN..=sys::SIGRTMAX).contains(&n) => {
-                write!(f, "Real-time signal {}", n - GLIBC_SIGRTMIN)
-            }
-            None => write!(f, "Unknown signal {n}"),
-        }
-    }
-}
-
-/// An errno as strerror(3) describes it (`No such file or directory`).
-pub struct ErrText(pub Errno);
-
-impl fmt::Display for ErrText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.description() {
-            Some(text) => f.write_str(text),
-            None => write!(f, "Unknown error {}", self.0.raw()),
-        }
-    }
-}

@@ -5,8 +5,7 @@
 //! Runs the same under std and with no libc at all; it never allocates.
 
 use crate::options::{self, ArgList, Options, Parsed};
-use crate::say::{ErrText, Show, SignalText, Verbosity};
-use core::ffi::CStr;
+use crate::say::{C, E, Lib, N, S, Sig, Verbosity};
 use core::time::Duration;
 use linux_event::backend::Epoll;
 use linux_event::process::{SignalState, Spawn};
@@ -81,20 +80,18 @@ pub fn main<'a, A: ArgList<'a> + ?Sized>(argv: &mut A, envp: CStrArray<'a>) -> i
     if let Some(signo) = opts.parent_death_signal
         && sys::set_parent_death_signal(signo).is_err()
     {
-        say.fatal(format_args!("Failed to set up parent death signal"));
+        say.fatal("Failed to set up parent death signal", &[]);
         return 1;
     }
     if opts.subreaper {
         match sys::set_child_subreaper(true) {
-            Ok(()) => say.trace(format_args!("Registered as child subreaper")),
+            Ok(()) => say.trace("Registered as child subreaper", &[]),
             Err(Errno::EINVAL) => {
-                say.fatal(format_args!(
-                    "PR_SET_CHILD_SUBREAPER is unavailable on this platform. Are you using Linux >= 3.4?"
-                ));
+                say.fatal("PR_SET_CHILD_SUBREAPER is unavailable on this platform. Are you using Linux >= 3.4?", &[]);
                 return 1;
             }
             Err(e) => {
-                say.fatal(format_args!("Failed to register as child subreaper: {}", ErrText(e)));
+                say.fatal("Failed to register as child subreaper: \u{1}", &[E(e)]);
                 return 1;
             }
         }
@@ -111,19 +108,18 @@ fn warn_if_no_reaping(say: Verbosity) {
     match sys::is_child_subreaper() {
         Ok(true) => return,
         Ok(false) => {}
-        Err(e) => say.debug(format_args!("Failed to read child subreaper attribute: {}", ErrText(e))),
+        Err(e) => say.debug("Failed to read child subreaper attribute: \u{1}", &[E(e)]),
     }
-    say.warn(format_args!(
-        "Tini is not running as PID 1 and isn't registered as a child subreaper.\n\
+    say.warn("Tini is not running as PID 1 and isn't registered as a child subreaper.\n\
 Zombie processes will not be re-parented to Tini, so zombie reaping won't work.\n\
-To fix the problem, use the -s option or set the environment variable TINI_SUBREAPER to register Tini as a child subreaper, or run Tini as PID 1."
-    ));
+To fix the problem, use the -s option or set the environment variable TINI_SUBREAPER to register Tini as a child subreaper, or run Tini as PID 1.", &[]);
 }
 
+#[inline(never)]
 fn run(opts: Options, startup: SignalState, argv: CStrArray<'_>, envp: CStrArray<'_>) -> i32 {
     let say = opts.verbosity;
     let fatal = |what: &str, e: linux_event::Error| {
-        say.fatal(format_args!("{what}: {e}"));
+        say.fatal("\u{1}: \u{1}", &[S(what), Lib(e)]);
         1
     };
     let lp = match Epoll::new().map_err(linux_event::Error::from).and_then(|epoll| LOOP.init(epoll)) {
@@ -157,7 +153,7 @@ fn run(opts: Options, startup: SignalState, argv: CStrArray<'_>, envp: CStrArray
     let child = match spawn.spawn() {
         Ok(child) => child,
         Err(e) => {
-            say.fatal(format_args!("exec {} failed: {}", Show(program), ErrText(e)));
+            say.fatal("exec \u{1} failed: \u{1}", &[C(program), E(e)]);
             return match e {
                 Errno::ENOENT => 127,
                 Errno::EACCES => 126,
@@ -165,7 +161,7 @@ fn run(opts: Options, startup: SignalState, argv: CStrArray<'_>, envp: CStrArray
             };
         }
     };
-    say.info(format_args!("Spawned child process '{}' with pid '{}'", Show(program), child.pid));
+    say.info("Spawned child process '\u{1}' with pid '\u{1}'", &[C(program), N(child.pid.into())]);
     // Children are reaped on SIGCHLD, as tini does (its pidfd is not needed).
     let mut init = Init { child: child.pid, pid: sys::getpid(), opts, exit_code: None, in_grace: false, failed: false };
     drop(child);
@@ -175,7 +171,7 @@ fn run(opts: Options, startup: SignalState, argv: CStrArray<'_>, envp: CStrArray
     if init.failed {
         return 1;
     }
-    say.trace(format_args!("Exiting: child has exited"));
+    say.trace("Exiting: child has exited", &[]);
     init.exit_code.unwrap_or(1)
 }
 
@@ -196,23 +192,23 @@ fn forward(lp: &mut InitLoop, init: &mut Init, ev: SignalEvent) {
         }
         count = 1;
     }
-    let to = i32::from(init.opts.rewrite[signo as usize]);
+    let to = init.opts.rewrite.get(signo as usize).map_or(signo, |&to| i32::from(to));
     let target = if init.opts.kill_group { -init.child } else { init.child };
     // Real-time signals queue: forward each one that arrived.
     for _ in 0..count {
         if to == 0 {
-            say.debug(format_args!("Not passing signal: '{}' (dropped by -r)", SignalText(signo)));
+            say.debug("Not passing signal: '\u{1}' (dropped by -r)", &[Sig(signo)]);
             continue;
         }
-        say.debug(format_args!("Passing signal: '{}'", SignalText(signo)));
+        say.debug("Passing signal: '\u{1}'", &[Sig(signo)]);
         match sys::kill(target, to) {
             Ok(()) => {}
             Err(Errno::ESRCH) => {
-                say.warn(format_args!("Child was dead when forwarding signal"));
+                say.warn("Child was dead when forwarding signal", &[]);
                 return;
             }
             Err(e) => {
-                say.fatal(format_args!("Unexpected error when forwarding signal: '{}'", ErrText(e)));
+                say.fatal("Unexpected error when forwarding signal: '\u{1}'", &[E(e)]);
                 init.failed = true;
                 lp.stop();
                 return;
@@ -222,7 +218,7 @@ fn forward(lp: &mut InitLoop, init: &mut Init, ev: SignalEvent) {
 }
 
 fn sigchld(lp: &mut InitLoop, init: &mut Init, _ev: SignalEvent) {
-    init.opts.verbosity.debug(format_args!("Received SIGCHLD"));
+    init.opts.verbosity.debug("Received SIGCHLD", &[]);
     reap_zombies(lp, init);
 }
 
@@ -233,24 +229,24 @@ fn reap_zombies(lp: &mut InitLoop, init: &mut Init) {
     let none_left = loop {
         match sys::wait_exit(WaitTarget::Any, true) {
             Ok(Some((pid, status))) => {
-                say.debug(format_args!("Reaped child with pid: '{pid}'"));
+                say.debug("Reaped child with pid: '\u{1}'", &[N(pid.into())]);
                 if pid == init.child {
                     main_child_exited(init, status);
                     main_exited = true;
                 } else if init.opts.warn_on_reap {
-                    say.warn(format_args!("Reaped zombie process with pid={pid}"));
+                    say.warn("Reaped zombie process with pid=\u{1}", &[N(pid.into())]);
                 }
             }
             Ok(None) => {
-                say.trace(format_args!("No child to reap"));
+                say.trace("No child to reap", &[]);
                 break false;
             }
             Err(Errno::ECHILD) => {
-                say.trace(format_args!("No child to wait"));
+                say.trace("No child to wait", &[]);
                 break true;
             }
             Err(e) => {
-                say.fatal(format_args!("Error while waiting for pids: '{}'", ErrText(e)));
+                say.fatal("Error while waiting for pids: '\u{1}'", &[E(e)]);
                 init.failed = true;
                 lp.stop();
                 return;
@@ -271,11 +267,11 @@ fn main_child_exited(init: &mut Init, status: ExitStatus) {
     let say = init.opts.verbosity;
     let code = match status {
         ExitStatus::Exited(code) => {
-            say.info(format_args!("Main child exited normally (with status '{code}')"));
+            say.info("Main child exited normally (with status '\u{1}')", &[N(code.into())]);
             code
         }
         ExitStatus::Signaled { signal, .. } => {
-            say.info(format_args!("Main child exited with signal (with signal '{}')", SignalText(signal)));
+            say.info("Main child exited with signal (with signal '\u{1}')", &[Sig(signal)]);
             128 + signal
         }
     };
@@ -289,10 +285,10 @@ fn has_children() -> bool {
 
 fn start_grace(lp: &mut InitLoop, init: &mut Init, grace: Duration) {
     init.in_grace = true;
-    init.opts.verbosity.info(format_args!("Main child gone: sending SIGTERM to the other children"));
+    init.opts.verbosity.info("Main child gone: sending SIGTERM to the other children", &[]);
     signal_children(sys::SIGTERM);
     let armed = lp.after(grace, 0, |lp, init, _| {
-        init.opts.verbosity.info(format_args!("Grace period over: killing what is left"));
+        init.opts.verbosity.info("Grace period over: killing what is left", &[]);
         signal_children(sys::SIGKILL);
         if !has_children() {
             lp.stop();
@@ -310,10 +306,12 @@ fn signal_children(signo: i32) {
     let mut path = [0u8; 48];
     let mut len = 0;
     for part in [&b"/proc/self/task/"[..], digits(sys::getpid(), &mut [0u8; 12]), b"/children"] {
-        path[len..len + part.len()].copy_from_slice(part);
-        len += part.len();
+        if let Some(room) = path.get_mut(len..len + part.len()) {
+            room.copy_from_slice(part);
+            len += part.len();
+        }
     }
-    let Ok(path) = CStr::from_bytes_until_nul(&path[..=len]) else { return };
+    let Some(path) = sys::c_str_in(&path) else { return };
     let Ok(file) = sys::open_readonly(path) else {
         if sys::getpid() == 1 {
             let _ = sys::kill(-1, signo);
@@ -327,7 +325,7 @@ fn signal_children(signo: i32) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        for &b in &buf[..n] {
+        for &b in buf.get(..n).unwrap_or(&[]) {
             if b.is_ascii_digit() {
                 pid = pid.saturating_mul(10).saturating_add(i32::from(b - b'0'));
             } else if pid > 0 {

@@ -284,7 +284,8 @@ impl<F: Copy, K: Kernel> SignalSource<F, K> {
         loop {
             // A failed read (it cannot fail for a valid signalfd) ends the drain.
             let n = k.signalfd_read(fd, &mut self.buf).unwrap_or_default();
-            for rec in &self.buf[..n] {
+            // (`take`, not `[..n]`: no panic path for a count the kernel bounds.)
+            for rec in self.buf.iter().take(n) {
                 let i = rec.ssi_signo as usize;
                 if (1..65).contains(&i) {
                     self.counts[i] = self.counts[i].saturating_add(1);

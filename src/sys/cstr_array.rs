@@ -255,7 +255,13 @@ impl<'a> CStrArrayMut<'a> {
         // only for this call. Rotating keeps the same pointers, so the array
         // stays valid for every reader.
         let part = unsafe { core::slice::from_raw_parts_mut(self.ptrs.as_ptr().add(range.start), range.len()) };
-        part.rotate_left(mid);
+        // Three reversals rather than `slice::rotate_left`: the same result
+        // in a few dozen bytes of code, where core's rotation (three
+        // algorithms and an assertion) is about half a kilobyte.
+        let Some((front, back)) = part.split_at_mut_checked(mid) else { return false };
+        reverse(front);
+        reverse(back);
+        reverse(part);
         true
     }
 
@@ -267,6 +273,16 @@ impl<'a> CStrArrayMut<'a> {
     /// Everything after the first `skip` strings, read-only and terminated.
     pub fn tail(&self, skip: usize) -> CStrArray<'_> {
         self.as_array().tail(skip)
+    }
+}
+
+/// Reverses `s` in place with no panicking path (`split_at_mut` of half
+/// the length is always in bounds).
+fn reverse<T>(s: &mut [T]) {
+    let half = s.len() / 2;
+    let Some((front, back)) = s.split_at_mut_checked(half) else { return };
+    for (a, b) in front.iter_mut().zip(back.iter_mut().rev()) {
+        core::mem::swap(a, b);
     }
 }
 
@@ -318,6 +334,23 @@ pub(crate) unsafe fn c_str<'a>(s: *const u8) -> &'a CStr {
     }
     // SAFETY: the `len + 1` bytes at `s` end with the first NUL, and live for 'a.
     unsafe { CStr::from_bytes_with_nul_unchecked(core::slice::from_raw_parts(s, len + 1)) }
+}
+
+/// The C string at the start of `buf`: its bytes up to and including the
+/// first NUL, or `None` if it has none. `CStr::from_bytes_until_nul` does
+/// the same through core's `memchr` (about 400 bytes of a static binary
+/// that has no other use for it); this is a plain scan.
+///
+/// ```
+/// let buf = *b"/proc\0junk";
+/// assert_eq!(linux_event::sys::c_str_in(&buf), Some(c"/proc"));
+/// assert_eq!(linux_event::sys::c_str_in(b"no nul"), None);
+/// ```
+pub fn c_str_in(buf: &[u8]) -> Option<&CStr> {
+    let nul = buf.iter().position(|&b| b == 0)?;
+    let with_nul = buf.get(..=nul)?;
+    // SAFETY: `with_nul` ends with its first NUL byte, at `nul`, and has no other.
+    Some(unsafe { CStr::from_bytes_with_nul_unchecked(with_nul) })
 }
 
 /// A terminated array of `strings` that lives for the rest of the process

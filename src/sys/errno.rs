@@ -298,8 +298,11 @@ fn entry(code: u16) -> Option<(&'static str, &'static str)> {
         return None;
     }
     let rest = TEXT.get(start..)?;
-    let (line, _) = rest.split_once('\n')?;
-    line.split_once('|')
+    // Plain scans, not `split_once`: that links core's memchr (about 700
+    // bytes) into a static program that has no other use for it.
+    let end = rest.bytes().position(|b| b == b'\n')?;
+    let bar = rest.bytes().take(end).position(|b| b == b'|')?;
+    Some((rest.get(..bar)?, rest.get(bar + 1..end)?))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! the reason it is sound. Above this layer nothing touches a raw syscall.
 
 pub(crate) mod aio;
+#[cfg_attr(feature = "syscall-clock", allow(dead_code))] // only the vDSO lookup reads it
 pub(crate) mod auxv;
 pub(crate) mod call;
 pub(crate) mod clock;
@@ -42,11 +43,12 @@ pub(crate) mod statx;
 pub(crate) mod thread;
 pub(crate) mod timerfd;
 mod tty;
+#[cfg_attr(feature = "syscall-clock", allow(dead_code))] // unused with syscall-clock
 pub(crate) mod vdso;
 mod wait;
 
 pub use auxv::set_sysinfo_ehdr;
-pub use cstr_array::{CStrArray, CStrArrayIter, CStrArrayMut};
+pub use cstr_array::{CStrArray, CStrArrayIter, CStrArrayMut, c_str_in};
 pub use errno::Errno;
 pub use fd::{OwnedFd, RawFd, check_fd, close, dup, open_readonly, pipe, read, write};
 pub use iov::{MAX_IOV, readv, writev};

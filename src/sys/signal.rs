@@ -18,21 +18,40 @@ macro_rules! signal_numbers {
             #[doc = concat!("`", stringify!($name), "` (", stringify!($value), " on every supported CPU).")]
             pub const $name: i32 = $value;
         )*
-        /// Names by number (index `n - 1`), for the standard signals 1..=31.
-        const NAMES: [&str; 31] = [$(stringify!($name)),*];
+        /// Names in number order (`n - 1` spaces before signal `n`'s), for
+        /// the standard signals 1..=31: one string, not a table of `&str`
+        /// (16 bytes of pointer and length per entry).
+        const NAMES: &str = concat!($(stringify!($name), " "),*);
     };
 }
 
 /// The name of a signal number (`"SIGTERM"`), or `None`.
 pub fn signal_name(signo: i32) -> Option<&'static str> {
-    NAMES.get(usize::try_from(signo).ok()?.checked_sub(1)?).copied()
+    let (start, end) = names().nth(usize::try_from(signo).ok()?.checked_sub(1)?)?;
+    NAMES.get(start..end)
+}
+
+/// Where each name lies in `NAMES`, in number order.
+fn names() -> impl Iterator<Item = (usize, usize)> {
+    let mut start = 0;
+    NAMES.bytes().enumerate().filter(|&(_, b)| b == b' ').map(move |(end, _)| {
+        let name = (start, end);
+        start = end + 1;
+        name
+    })
 }
 
 /// The number of a signal name, with or without the `SIG` prefix (`"TERM"`,
 /// `"SIGTERM"`), or `None`.
 pub fn signal_number(name: &str) -> Option<i32> {
-    let bare = name.strip_prefix("SIG").unwrap_or(name);
-    let i = NAMES.iter().position(|n| n.strip_prefix("SIG") == Some(bare))?;
+    signal_number_of(name.as_bytes())
+}
+
+/// [`signal_number`] for bytes that need not be UTF-8 (a command-line
+/// argument): no UTF-8 check is linked for it.
+pub fn signal_number_of(name: &[u8]) -> Option<i32> {
+    let bare = name.strip_prefix(b"SIG").unwrap_or(name);
+    let i = names().position(|(start, end)| NAMES.as_bytes().get(start + 3..end) == Some(bare))?;
     Some(i as i32 + 1)
 }
 
@@ -281,6 +300,16 @@ mod tests {
         assert_eq!(signal_number("SIGCHLD"), Some(17));
         assert_eq!(signal_number("NOPE"), None);
         assert_eq!(signal_name(0), None);
+        assert_eq!(signal_name(1), Some("SIGHUP"));
+        assert_eq!(signal_name(31), Some("SIGSYS"));
+        assert_eq!(signal_name(32), None);
+        assert_eq!(signal_number_of(b"SIGSYS"), Some(31));
+        assert_eq!(signal_number_of(b"HUP"), Some(1));
+        assert_eq!(signal_number_of(b"SIG"), None);
+        assert_eq!(signal_number_of(b""), None);
+        for n in 1..=31 {
+            assert_eq!(signal_name(n).and_then(signal_number), Some(n));
+        }
         assert_eq!((SIGCHLD as u32, SIGRTMIN as u32), (k::SIGCHLD, k::SIGRTMIN));
     }
 

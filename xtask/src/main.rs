@@ -11,7 +11,7 @@ use std::process::{Command, ExitCode};
 const EXAMPLES: &[(&str, &[&str])] = &[
     ("nolibc_hello", &[]),
     ("nolibc_loop", &[]),
-    ("init", &["waker", "signals", "children"]),
+    ("init", &["signals", "syscall-clock"]),
     ("nolibc_files", &["files"]),
     ("echo", &["net"]),
     ("http_hello", &["net"]),
