@@ -50,13 +50,16 @@ fn build_example(profile_dir: &std::path::Path) {
     if profile == "release" {
         cargo.arg("--release");
     }
-    // target/<triple>/<profile> when built with --target, target/<profile> when not.
+    // target/<triple>/<profile> when built with --target, target/<profile>
+    // when not. (Decided by the triple this test was built for: a
+    // CACHEDIR.TAG in target/<triple> does not say which layout it is.)
     let above = profile_dir.parent().unwrap();
-    if above.join("CACHEDIR.TAG").exists() {
-        cargo.arg("--target-dir").arg(above);
-    } else {
+    let target = env!("LINUX_EVENT_BUILD_TARGET");
+    if above.file_name().is_some_and(|n| n == target) {
         cargo.arg("--target-dir").arg(above.parent().unwrap());
-        cargo.arg("--target").arg(above.file_name().unwrap());
+        cargo.arg("--target").arg(target);
+    } else {
+        cargo.arg("--target-dir").arg(above);
     }
     let status = cargo.status().unwrap();
     assert!(status.success(), "building the init example failed: {status}");
@@ -700,22 +703,17 @@ fn info_debug_and_trace_lines_go_to_stdout_in_tinis_format() {
 #[test]
 fn signals_are_named_as_strsignal_names_them() {
     for (signo, name) in [(1, "Hangup"), (9, "Killed"), (14, "Alarm clock"), (15, "Terminated"), (35, "")] {
-        let script = format!("kill -{signo} $$");
-        let (pid, code, out, _) = run_with_pid(&mut init(&with_s(&["-v", "--", "sh", "-c", &script])));
-        // qemu-user renumbers real-time signals on their way to the guest:
-        // name the one the init's own exit status says it saw.
-        let seen = code - 128;
-        let name = match name {
-            "" if (34..=64).contains(&seen) => format!("Real-time signal {}", seen - 34),
-            "" => format!("Unknown signal {seen}"),
-            name => {
-                assert_eq!(seen, signo, "{out}");
-                name.to_string()
-            }
-        };
-        if signo == 35 && !cfg!(target_arch = "aarch64") {
-            assert_eq!(name, "Real-time signal 1");
+        if signo == 35 && launcher().len() > 1 {
+            // Under qemu-user the host signals qemu keeps for itself reach
+            // the child ignored or renumbered: no real-time name to check.
+            eprintln!("NOTE: real-time signal names not checked under qemu-user");
+            continue;
         }
+        let script = format!("kill -{signo} $$");
+        let (pid, code, out, err) = run_with_pid(&mut init(&with_s(&["-v", "--", "sh", "-c", &script])));
+        let out = format!("{out}{err}");
+        assert_eq!(code - 128, signo, "{out}");
+        let name = if name.is_empty() { "Real-time signal 1" } else { name };
         let line = format!("{}Main child exited with signal (with signal '{name}')", tag("INFO", pid));
         assert!(out.lines().any(|l| l == line), "{line:?} in\n{out}");
     }
