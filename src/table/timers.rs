@@ -202,10 +202,11 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
         self.live += 1;
         let Some(m) = self.meta.get_mut(slot as usize) else { return Err(Error::Capacity) };
         m.generation = m.generation.wrapping_add(1);
-        m.pos = DISABLED;
         let key = Key { slot, generation: m.generation };
-        if let Some(d) = deadline {
-            self.push(slot, d);
+        match deadline {
+            // `push` records the position.
+            Some(d) => self.push(slot, d),
+            None => m.pos = DISABLED,
         }
         Ok(key)
     }
@@ -258,8 +259,12 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
         let pending = at < self.len;
         match deadline {
             Some(d) if pending => {
-                // Re-arm in place: one sift instead of a removal and an insertion.
-                let node = Node::new(d, self.next_seq(), key.slot);
+                // Re-arm in place: one sift instead of a removal and an
+                // insertion. The sequence number cannot overflow here: it
+                // was renumbered above if it was about to.
+                let seq = self.seq;
+                self.seq = seq.wrapping_add(1);
+                let node = Node::new(d, seq, key.slot);
                 let len = self.len;
                 let Some(heap) = self.heap.node.get_mut(..len) else { return true };
                 let Some(old) = heap.get(at).copied() else { return true };
