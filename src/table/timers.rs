@@ -443,7 +443,7 @@ impl<F: Copy, const T: usize> TimerHeap<F, T> {
         // Cannot fail: at most T slots exist and each is in the heap once.
         let Some(heap) = self.heap.node.get_mut(..at + 1) else { return };
         self.len = at + 1;
-        sift_up(heap, &mut self.meta, at, node);
+        rise(heap, &mut self.meta, at, node);
     }
 
     /// Takes the node at `at` out (Floyd's way: the hole goes down the path
@@ -569,6 +569,37 @@ fn sift_up<const T: usize>(heap: &mut [Node], meta: &mut [Meta; T], at: usize, n
         *h = node;
     }
     place(meta, node, at);
+}
+
+/// [`sift_up`] for a new node at the bottom, whose first step goes either
+/// way about as often: it is taken without a branch on the comparison, so
+/// the first branch is the second step's, which is rarely taken. (The node
+/// rises past its grandparent only if it sorts before it, and then it also
+/// sorts before its parent, which is never after the grandparent.)
+#[inline(always)]
+fn rise<const T: usize>(heap: &mut [Node], meta: &mut [Meta; T], at: usize, node: Node) {
+    let parent = at.wrapping_sub(1) / ARITY;
+    let Some(&up) = heap.get(parent) else {
+        // The root (or no such node): nothing to compare with.
+        return sift_up(heap, meta, at, node);
+    };
+    let below = node < up;
+    let stays = if below { up } else { node };
+    if let Some(h) = heap.get_mut(at) {
+        *h = stays;
+    }
+    place(meta, stays, at);
+    let at = if below { parent } else { at };
+    // Never below the grandparent unless below the parent (see above).
+    let grandparent = parent.wrapping_sub(1) / ARITY;
+    if heap.get(grandparent).is_some_and(|&g| node < g) {
+        sift_up(heap, meta, parent, node);
+    } else {
+        if let Some(h) = heap.get_mut(at) {
+            *h = node;
+        }
+        place(meta, node, at);
+    }
 }
 
 /// Puts `node` at `at` or below, where it belongs.
