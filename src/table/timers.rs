@@ -684,13 +684,39 @@ mod tests {
         assert_eq!(h.pending(), 0);
     }
 
+    /// The heap property (every node sorts after its parent) and every
+    /// pending timer's recorded position.
+    fn check_heap<const N: usize>(h: &TimerHeap<u32, N>) {
+        let nodes = &h.heap.node[..h.len];
+        for (i, n) in nodes.iter().enumerate() {
+            if i > 0 {
+                assert!(nodes[(i - 1) / ARITY] < *n, "node {i} sorts before its parent");
+            }
+            assert_eq!(h.meta[n.slot()].pos as usize, i, "position of slot {}", n.slot());
+        }
+    }
+
     /// Random inserts, cancels, re-arms, disables and pops against a
     /// sorted model, checked after every step.
     #[test]
     fn random_operations_match_a_sorted_model() {
-        const N: usize = 48;
-        let mut h: TimerHeap<u32, N> = TimerHeap::new();
-        let mut state = 0x1234_5678_9abc_def0u64;
+        random_operations::<48>(0x1234_5678_9abc_def0, 20_000, 200);
+    }
+
+    /// The same on a heap five levels deep (deadlines far enough apart that
+    /// it fills up), so that the sift paths that look past the parent
+    /// (insert's and re-arm's) run at every depth.
+    #[test]
+    fn random_operations_on_a_deep_heap_match_a_sorted_model() {
+        let steps = if cfg!(miri) { 1_500 } else { 30_000 };
+        random_operations::<700>(0x0fed_cba9_8765_4321, steps, 20_000);
+    }
+
+    /// `steps` random operations on a heap of `N` slots, deadlines up to
+    /// `span` ahead; the heap and its positions checked after every step.
+    fn random_operations<const N: usize>(seed: u64, steps: usize, span: u64) {
+        let mut h: std::boxed::Box<TimerHeap<u32, N>> = std::boxed::Box::default();
+        let mut state = seed;
         let mut rnd = |m: u64| {
             state ^= state << 13;
             state ^= state >> 7;
@@ -701,14 +727,15 @@ mod tests {
         let mut model: std::collections::BTreeSet<(u64, u64, u32)> = Default::default();
         let mut keys: std::collections::HashMap<u32, (Key, Option<(u64, u64)>)> = Default::default();
         let (mut seq, mut next_id, mut now) = (0u64, 0u32, 0u64);
-        for step in 0..20_000 {
+        let mut deepest = 0;
+        for step in 0..steps {
             if step % 997 == 0 {
                 // Force the renumbering now and then (order must survive it).
                 h.seq = u32::MAX - rnd(2) as u32;
             }
             match rnd(10) {
                 0..=3 => {
-                    let d = now + rnd(200);
+                    let d = now + rnd(span);
                     match h.insert(Some(d), None, next_id) {
                         Ok(k) => {
                             model.insert((d, seq, next_id));
@@ -733,7 +760,7 @@ mod tests {
                     if let Some((d, s)) = p {
                         assert!(model.remove(&(d, s, id)));
                     }
-                    let new = if rnd(8) == 0 { None } else { Some(now + rnd(200)) };
+                    let new = if rnd(8) == 0 { None } else { Some(now + rnd(span)) };
                     assert!(h.schedule(k, new));
                     let p = new.map(|d| {
                         model.insert((d, seq, id));
@@ -756,6 +783,8 @@ mod tests {
                     assert!(model.iter().next().is_none_or(|m| m.0 > now));
                 }
             }
+            check_heap::<N>(&h);
+            deepest = deepest.max(h.pending());
             assert_eq!(h.len(), keys.len());
             assert_eq!(h.pending(), model.len());
             assert_eq!(h.peek_deadline(), model.iter().next().map(|m| m.0));
@@ -764,6 +793,8 @@ mod tests {
                 assert_eq!(h.callback(*k), Some(*id));
             }
         }
+        // Five levels hold at least 1 + 4 + 16 + 64 + 1 nodes.
+        assert!(N < 100 || deepest > 85, "the heap never got deep: {deepest} nodes at most");
     }
 
     #[test]
