@@ -580,8 +580,8 @@ fn sift_up<const T: usize>(heap: &mut [Node], meta: &mut [Meta; T], at: usize, n
 /// [`sift_up`] for a new node at the bottom, whose first step goes either
 /// way about as often: it is taken without a branch on the comparison, so
 /// the first branch is the second step's, which is rarely taken. (The node
-/// rises past its grandparent only if it sorts before it, and then it also
-/// sorts before its parent, which is never after the grandparent.)
+/// sorts before its grandparent only if it also sorts before its parent,
+/// which never sorts before the grandparent.)
 #[inline(always)]
 fn rise<const T: usize>(heap: &mut [Node], meta: &mut [Meta; T], at: usize, node: Node) {
     let parent = at.wrapping_sub(1) / ARITY;
