@@ -793,7 +793,10 @@ mod tests {
                     assert!(model.iter().next().is_none_or(|m| m.0 > now));
                 }
             }
-            check_heap::<N>(&h);
+            // (Under Miri every 16th step, to keep its run short.)
+            if !cfg!(miri) || step % 16 == 0 {
+                check_heap::<N>(&h);
+            }
             deepest = deepest.max(h.pending());
             assert_eq!(h.len(), keys.len());
             assert_eq!(h.pending(), model.len());
