@@ -715,7 +715,7 @@ mod tests {
     #[test]
     fn random_operations_on_a_deep_heap_match_a_sorted_model() {
         // Under Miri, a shorter run (the heap then stays shallower).
-        let steps = if cfg!(miri) { 1_500 } else { 30_000 };
+        let steps = if cfg!(miri) { 600 } else { 30_000 };
         let deepest = random_operations::<700>(0x0fed_cba9_8765_4321, steps, 20_000);
         // Five levels hold at least 1 + 8 + 64 + 512 + 1 nodes.
         assert!(cfg!(miri) || deepest > 585, "the heap never got deep: {deepest} nodes at most");
