@@ -17,7 +17,7 @@
 //!   Each is a cargo feature (on by default): a static program that uses
 //!   none pays nothing for them.
 //! - [`table`]: the watcher table (slot + generation keys, one watcher per
-//!   fd) and the timer heap (4-ary, indexed, FIFO among equal deadlines).
+//!   fd) and the timer heap (8-ary, indexed, FIFO among equal deadlines).
 //!   Pure safe Rust; you only meet them through `Loop` (or a fuzzer).
 //! - [`backend`]: the one interface through which the loop and every
 //!   source reach the kernel (fd readiness, the clock, the waker's

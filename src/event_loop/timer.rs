@@ -46,7 +46,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// (the cached time: no clock read; see [`update_now`](Self::update_now)),
     /// with `data` in its [`TimerEvent`]. `after(Duration::ZERO, ..)` fires
     /// on the next pass. `Capacity` when the timer table is full.
-    #[inline]
+    #[inline(always)]
     pub fn after(&mut self, delay: Duration, data: u64, callback: TimerFn<Self>) -> Result<TimerId, Error> {
         let now = self.schedule_base()?;
         self.add_timer(now + delay, None, data, callback)
