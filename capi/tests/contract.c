@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include "blocked.h"
 
 #define N 31
 #define READABLE 1
@@ -120,30 +121,6 @@ static void take(int i) {
     CHECK(read(pipes[i][0], &c, 1) == 1, "read pipe %d", i);
 }
 
-/* Whether thread `tid` sleeps in a backend's wait system call. */
-static int blocked(pid_t tid) {
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *close_paren = strrchr(buf, ')');
-    if (!close_paren || close_paren[1] != ' ' || close_paren[2] != 'S')
-        return 0;
-    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
-    f = fopen(path, "r");
-    if (!f)
-        return 0;
-    long nr = -1;
-    int got = fscanf(f, "%ld", &nr);
-    fclose(f);
-    if (got != 1)
-        return 0;
-    return nr == SYS_epoll_pwait || nr == SYS_epoll_pwait2 || nr == SYS_io_getevents || nr == SYS_io_uring_enter;
-}
 
 /* Polls until the loop's thread is asleep in its wait (at most 10 s). */
 static int wait_until_blocked(void) {

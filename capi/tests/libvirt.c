@@ -29,6 +29,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include "blocked.h"
 
 static int failures, checks;
 #define CHECK(cond, ...)                                                                                               \
@@ -180,29 +181,6 @@ static void lifecycle_free(void *opaque) {
 
 /* ---- the second thread ---- */
 
-/* Whether thread `tid` sleeps in a backend's wait system call. */
-static int blocked(pid_t tid) {
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ' || p[2] != 'S')
-        return 0;
-    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)tid);
-    f = fopen(path, "r");
-    if (!f)
-        return 0;
-    long nr = -1;
-    int got = fscanf(f, "%ld", &nr);
-    fclose(f);
-    return got == 1 && (nr == SYS_epoll_pwait || nr == SYS_epoll_pwait2 || nr == SYS_io_getevents ||
-                        nr == SYS_io_uring_enter);
-}
 
 static int wait_until_blocked(void) {
     for (int i = 0; i < 10000; i++) {
