@@ -20,7 +20,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// [`Spawned`](crate::sys::Spawned) child whose pidfd is adopted), then
     /// forgets it. The child is reaped; see [`pid_with`](Self::pid_with).
     ///
-    /// ```
+    /// ```standalone_crate
     /// use linux_event::{Loop, process::Spawn, sys::ExitStatus};
     ///
     /// let mut lp: Loop<Option<ExitStatus>> = Loop::new()?;
@@ -138,7 +138,7 @@ impl<C, const W: usize, const T: usize, B: Backend> Loop<C, W, T, B> {
     /// listing the process's children (`/proc/self/task/*/children`);
     /// without `/proc`, later zombies wait until the kept one is reaped.
     ///
-    /// ```
+    /// ```standalone_crate
     /// use linux_event::{Loop, process::Spawn, sys::{self, WaitTarget}};
     ///
     /// let child = Spawn::new(c"true").spawn()?;

@@ -28,7 +28,7 @@ const ON_STACK: usize = 64;
 /// strings; nothing is copied or allocated, and only the kernel limits how
 /// many there are (its `E2BIG` is the error).
 ///
-/// ```
+/// ```standalone_crate
 /// use linux_event::process::Spawn;
 /// use linux_event::sys::{ExitStatus, WaitTarget, wait_exit};
 ///
