@@ -21,24 +21,12 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-#include "blocked.h"
+#include "common.h"
 
 #define N 31
 #define READABLE 1
 #define WRITABLE 2
 #define HANGUP 8
-
-static int failures, checks;
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        checks++;                                                                                                      \
-        if (!(cond)) {                                                                                                 \
-            failures++;                                                                                                \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                                              \
-            fputc('\n', stderr);                                                                                       \
-        }                                                                                                              \
-    } while (0)
 
 /* One record per registration: its opaque. */
 struct reg {
@@ -120,7 +108,6 @@ static void take(int i) {
     char c;
     CHECK(read(pipes[i][0], &c, 1) == 1, "read pipe %d", i);
 }
-
 
 /* Polls until the loop's thread is asleep in its wait (at most 10 s). */
 static int wait_until_blocked(void) {

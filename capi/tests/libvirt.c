@@ -29,19 +29,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-#include "blocked.h"
-
-static int failures, checks;
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        checks++;                                                                                                      \
-        if (!(cond)) {                                                                                                 \
-            failures++;                                                                                                \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                                              \
-            fputc('\n', stderr);                                                                                       \
-        }                                                                                                              \
-    } while (0)
+#include "common.h"
 
 /* ---- counting wrappers around le_*: what libvirt calls, how often ---- */
 
@@ -180,7 +168,6 @@ static void lifecycle_free(void *opaque) {
 }
 
 /* ---- the second thread ---- */
-
 
 static int wait_until_blocked(void) {
     for (int i = 0; i < 10000; i++) {
